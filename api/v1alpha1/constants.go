@@ -1,0 +1,69 @@
+package v1alpha1
+
+// Condition types of a SyncSchedule. Ready summarises the others, so that
+// `kubectl wait --for=condition=Ready` works.
+const (
+	// ConditionReady is True when the schedule is valid, its Secrets exist and
+	// the last run of every window succeeded (or none has finished yet).
+	ConditionReady = "Ready"
+	// ConditionPaused is True while spec.paused is true.
+	ConditionPaused = "Paused"
+	// ConditionSyncing is True while some window has an active Job.
+	ConditionSyncing = "Syncing"
+	// ConditionDegraded is True when the last finished run of some window
+	// failed or was partial.
+	ConditionDegraded = "Degraded"
+	// ConditionBudgetExceeded is True when the demand of all schedules sharing
+	// the partner key exceeds the key's requestsPerMinute.
+	ConditionBudgetExceeded = "BudgetExceeded"
+)
+
+// Condition reasons: CamelCase, one word per cause a human can act on.
+const (
+	// ReasonJobCreated: a run's Job was created.
+	ReasonJobCreated = "JobCreated"
+	// ReasonJobActive: a run's Job is active.
+	ReasonJobActive = "JobActive"
+	// ReasonIdle: no Job is active; the next run is due later.
+	ReasonIdle = "Idle"
+	// ReasonJobsSucceeded: the last run of every window succeeded.
+	ReasonJobsSucceeded = "JobsSucceeded"
+	// ReasonAwaitingFirstRun: no run of some window has finished yet.
+	ReasonAwaitingFirstRun = "AwaitingFirstRun"
+	// ReasonRunFailed: the last run of some window failed.
+	ReasonRunFailed = "RunFailed"
+	// ReasonRunPartial: the last run of some window wrote some pairs but not all.
+	ReasonRunPartial = "RunPartial"
+	// ReasonPartnerUnauthorized: the partner rejected the API key (401).
+	ReasonPartnerUnauthorized = "PartnerUnauthorized"
+	// ReasonUserPaused: spec.paused is true.
+	ReasonUserPaused = "UserPaused"
+	// ReasonResumed: spec.paused went back to false.
+	ReasonResumed = "Resumed"
+	// ReasonWithinBudget: the key's demand fits its requestsPerMinute.
+	ReasonWithinBudget = "WithinBudget"
+	// ReasonOverBudget: the key's demand exceeds its requestsPerMinute.
+	ReasonOverBudget = "OverBudget"
+	// ReasonInvalidSpec: the spec passed schema validation but cannot be run,
+	// e.g. an unknown time zone.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonSecretMissing: a referenced Secret or key does not exist.
+	ReasonSecretMissing = "SecretMissing"
+)
+
+// Labels and annotations. Label keys are what the controller selects its Jobs
+// by, so users must not set them (podLabels rejects the prefix).
+const (
+	// LabelSchedule is set on Jobs and their pods to the SyncSchedule's name.
+	LabelSchedule = "inventory.slotsync.io/schedule"
+	// LabelWindow is set on Jobs and their pods to the window's name.
+	LabelWindow = "inventory.slotsync.io/window"
+	// LabelScheduledAt is set on Jobs and their pods to the run's scheduled
+	// time in Unix seconds (see FormatScheduledAt); label values cannot hold
+	// RFC 3339's colons.
+	LabelScheduledAt = "inventory.slotsync.io/scheduled-at"
+	// AnnotationRequestedAt on a SyncSchedule requests a manual run of every
+	// window. Any new value (conventionally the current time) requests one
+	// more run; status.lastHandledRequest records the last value handled.
+	AnnotationRequestedAt = "inventory.slotsync.io/requested-at"
+)

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
+)
+
+func newManagerCmd() *cobra.Command {
+	var (
+		metricsAddr, probeAddr string
+		leaderElect            bool
+		leaderElectionNS       string
+		workerImage            string
+		concurrency            int
+	)
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run the SyncSchedule controller",
+		Long: `manager runs the operator: it reconciles SyncSchedule resources into sharded
+Indexed Jobs that run 'slotsync sync', suspends them while a schedule is paused, prunes
+their history and reports runs, freshness and partner budget in each schedule's status.
+
+It reads the cluster from the in-cluster config or $KUBECONFIG. Leader election is on
+by default so that two replicas never both create Jobs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			ctrl.SetLogger(logr.FromContextOrDiscard(ctx))
+			if workerImage == "" {
+				return fmt.Errorf("--worker-image (or SLOTSYNC_WORKER_IMAGE) is required: the image Jobs run when a schedule sets none")
+			}
+			scheme := runtime.NewScheme()
+			if err := clientgoscheme.AddToScheme(scheme); err != nil {
+				return err
+			}
+			if err := inventoryv1alpha1.AddToScheme(scheme); err != nil {
+				return err
+			}
+			cfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("find the cluster: %w", err)
+			}
+			mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+				Scheme:                  scheme,
+				Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+				HealthProbeBindAddress:  probeAddr,
+				LeaderElection:          leaderElect,
+				LeaderElectionID:        "slotsync-manager.inventory.slotsync.io",
+				LeaderElectionNamespace: leaderElectionNS,
+				Cache:                   ownedObjectsCache(),
+			})
+			if err != nil {
+				return fmt.Errorf("create manager: %w", err)
+			}
+			r := &controllers.SyncScheduleReconciler{
+				Client:      mgr.GetClient(),
+				Scheme:      mgr.GetScheme(),
+				Clock:       clock.RealClock{},
+				Recorder:    mgr.GetEventRecorder("slotsync-manager"),
+				WorkerImage: workerImage,
+			}
+			if err := r.SetupWithManager(mgr, concurrency); err != nil {
+				return err
+			}
+			if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+				return err
+			}
+			if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+				return err
+			}
+			return mgr.Start(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	f.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
+	f.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader lease (default: the pod's namespace)")
+	f.StringVar(&workerImage, "worker-image", os.Getenv("SLOTSYNC_WORKER_IMAGE"), "image of the sync Jobs when a schedule sets none (default $SLOTSYNC_WORKER_IMAGE)")
+	f.IntVar(&concurrency, "concurrency", 4, "schedules reconciled at once")
+	return cmd
+}
+
+// ownedObjectsCache keeps only our Jobs and their pods in memory, not every Job and
+// pod of the cluster.
+func ownedObjectsCache() cache.Options {
+	ours, _ := labels.NewRequirement(inventoryv1alpha1.LabelSchedule, selection.Exists, nil)
+	selector := labels.NewSelector().Add(*ours)
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&batchv1.Job{}: {Label: selector},
+		&corev1.Pod{}:  {Label: selector},
+	}}
+}

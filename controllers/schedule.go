@@ -1,0 +1,58 @@
+package controllers
+
+import (
+	"time"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+)
+
+// dueTime is the most recent time at or before now that a band of the given interval
+// was due. Due times are multiples of the interval counted from the Unix epoch, so
+// every controller (and every restart of one) computes the same instants.
+func dueTime(now time.Time, every time.Duration) time.Time {
+	if every <= 0 {
+		return now
+	}
+	unix := now.UnixNano()
+	return time.Unix(0, unix-unix%int64(every)).UTC()
+}
+
+// nextDue is the first due time after now.
+func nextDue(now time.Time, every time.Duration) time.Time {
+	return dueTime(now, every).Add(every)
+}
+
+// requestsPerDay is what a schedule's bands cost the partner key in a day when every
+// band fetches each of its days for each product once per interval.
+func requestsPerDay(bands []inventoryv1alpha1.Band, products int) float64 {
+	var total float64
+	for _, b := range bands {
+		if b.Every <= 0 {
+			continue
+		}
+		runs := float64(24*time.Hour) / float64(b.Every)
+		total += float64(products) * float64(b.Days()) * runs
+	}
+	return total
+}
+
+// demandPerMinute is requestsPerDay spread over the minutes of a day.
+func demandPerMinute(bands []inventoryv1alpha1.Band, products int) float64 {
+	return requestsPerDay(bands, products) / (24 * 60)
+}
+
+// productsThatFit is the largest product count of a schedule with these bands whose
+// demand, added to others (requests per minute of the other schedules on the key),
+// stays within budget (requests per minute).
+func productsThatFit(bands []inventoryv1alpha1.Band, budget, others float64) int {
+	perProduct := demandPerMinute(bands, 1)
+	if perProduct <= 0 {
+		return 0
+	}
+	room := budget - others
+	if room <= 0 {
+		return 0
+	}
+	// A hair of tolerance so that an exact fit is not lost to float rounding.
+	return int(room/perProduct + 1e-9)
+}

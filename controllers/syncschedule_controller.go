@@ -1,0 +1,364 @@
+// Package controllers holds the SyncSchedule reconciler: it turns each schedule's
+// windows into sharded Indexed Jobs, keeps them paused or running, prunes their
+// history and reports what they did.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+)
+
+// partnerSecretIndex indexes schedules by the partner key they use, so that the budget
+// of a key can be summed over every schedule sharing it.
+const partnerSecretIndex = "spec.partner.apiKeySecretRef"
+
+// SyncScheduleReconciler reconciles SyncSchedule objects.
+type SyncScheduleReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Clock    clock.PassiveClock
+	Recorder recorder.EventRecorder
+	// WorkerImage runs the Jobs of schedules that set no spec.jobTemplate.image.
+	WorkerImage string
+}
+
+// +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one schedule's Jobs in line with its spec and the clock.
+func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	var ss inventoryv1alpha1.SyncSchedule
+	if err := r.Get(ctx, req.NamespacedName, &ss); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	reconcileTotal.Inc()
+	orig := ss.DeepCopy()
+	now := r.Clock.Now()
+
+	var jobList batchv1.JobList
+	if err := r.List(ctx, &jobList, client.InNamespace(ss.Namespace),
+		client.MatchingLabels{inventoryv1alpha1.LabelSchedule: ss.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list Jobs of %s: %w", req, err)
+	}
+	jobs := ownedJobs(&ss, jobList.Items)
+
+	st := &statusBuilder{ss: &ss, now: now}
+	requeue, err := r.reconcileRuns(ctx, &ss, jobs, st, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.pruneHistory(ctx, &ss, jobs); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.observe(ctx, &ss, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.emitTransitions(orig, &ss)
+	if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("patch status of %s: %w", req, err)
+	}
+	if requeue > 0 {
+		logger.V(1).Info("waiting for the next run", "after", requeue.String())
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// reconcileRuns suspends or resumes active Jobs and creates the Jobs of due runs. It
+// returns how long until the next run is due (zero when paused).
+func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, st *statusBuilder, now time.Time) (time.Duration, error) {
+	if err := r.setSuspended(ctx, jobs, ss.IsPaused()); err != nil {
+		return 0, err
+	}
+	st.jobs = jobs
+	if msg := specProblem(ss); msg != "" {
+		st.invalid = msg
+		return 0, nil
+	}
+	if ss.IsPaused() {
+		return 0, nil
+	}
+	if value, pending := ss.PendingRunRequest(); pending {
+		if err := r.startManualRun(ctx, ss, jobs, value, st, now); err != nil {
+			return 0, err
+		}
+		ss.Status.LastHandledRequest = value
+	}
+	var requeue time.Duration
+	for _, band := range ss.Bands() {
+		due := dueTime(now, band.Every)
+		if !ranSince(jobs, band.Window, due, ss.Status) {
+			created, err := r.startRun(ctx, ss, jobs, band, due, "", st)
+			if err != nil {
+				return 0, err
+			}
+			if created != nil {
+				st.jobs = append(st.jobs, created)
+			}
+		}
+		wait := nextDue(now, band.Every).Sub(now)
+		if requeue == 0 || wait < requeue {
+			requeue = wait
+		}
+	}
+	return requeue, nil
+}
+
+// ranSince tells whether the window has a run scheduled at or after due, as a Job or,
+// when its Jobs were already pruned, in status.
+func ranSince(jobs []*batchv1.Job, window string, due time.Time, status inventoryv1alpha1.SyncScheduleStatus) bool {
+	for _, j := range jobs {
+		if j.Labels[inventoryv1alpha1.LabelWindow] != window {
+			continue // a manual run after due counts: it fetched the same days
+		}
+		if t, ok := jobScheduledAt(j); ok && !t.Before(due) {
+			return true
+		}
+	}
+	for _, w := range status.Windows {
+		if w.Name == window && w.LastScheduleTime != nil && !w.LastScheduleTime.Time.Before(due) {
+			return true
+		}
+	}
+	return false
+}
+
+// startRun applies the concurrency policy and creates the run's Job. It returns the
+// Job created, or nil when the policy holds the run back.
+func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, band inventoryv1alpha1.Band, scheduled time.Time, request string, st *statusBuilder) (*batchv1.Job, error) {
+	logger := log.FromContext(ctx)
+	name := ss.JobName(band.Window, scheduled)
+	if request != "" {
+		name = ss.JobName(band.Window+"-m"+request[:6], scheduled)
+	}
+	for _, j := range activeJobs(jobs, band.Window) {
+		if j.Name == name {
+			return nil, nil
+		}
+		if ss.Spec.ConcurrencyPolicy == inventoryv1alpha1.ReplaceConcurrent {
+			if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
+				return nil, fmt.Errorf("replace Job %s: %w", j.Name, err)
+			}
+			r.Recorder.Eventf(ss, j, corev1.EventTypeNormal, "JobReplaced", "Replace", "Job %s replaced by the run due at %s", j.Name, scheduled.Format(time.RFC3339))
+			st.replaced = append(st.replaced, j.Name)
+			continue
+		}
+		// Forbid: the due run starts once the active one has finished.
+		logger.V(1).Info("run held back by an active Job", "window", band.Window, "active", j.Name)
+		st.heldBack = true
+		return nil, nil
+	}
+	job := buildJob(ss, jobSpecInput{Band: band, Scheduled: scheduled, Name: name, Request: request, DefaultImage: r.WorkerImage})
+	if err := controllerutil.SetControllerReference(ss, job, r.Scheme); err != nil {
+		return nil, fmt.Errorf("own Job %s: %w", name, err)
+	}
+	if err := r.Create(ctx, job); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// An earlier attempt (or another controller) created it: adopt, never duplicate.
+			existing := &batchv1.Job{}
+			if err := r.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
+				return nil, fmt.Errorf("adopt Job %s: %w", name, err)
+			}
+			return existing, nil
+		}
+		return nil, fmt.Errorf("create Job %s: %w", name, err)
+	}
+	jobsCreated.WithLabelValues(runKind(request)).Inc()
+	logger.Info("created Job", "job", name, "window", band.Window, "scheduledAt", scheduled)
+	r.Recorder.Eventf(ss, job, corev1.EventTypeNormal, inventoryv1alpha1.ReasonJobCreated, "Create",
+		"Job %s for window %s (days %d-%d), scheduled at %s", name, band.Window, band.FromDay, band.ToDay, scheduled.Format(time.RFC3339))
+	return job, nil
+}
+
+func runKind(request string) string {
+	if request != "" {
+		return "manual"
+	}
+	return "scheduled"
+}
+
+// startManualRun runs every band once now for an annotation request, unless Jobs
+// carrying the request's hash show it was already started.
+func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, value string, st *statusBuilder, now time.Time) error {
+	hash := requestHash(value)
+	for _, band := range ss.Bands() {
+		if slices.ContainsFunc(jobs, func(j *batchv1.Job) bool {
+			return j.Labels[labelRequest] == hash && j.Labels[inventoryv1alpha1.LabelWindow] == band.Window
+		}) {
+			continue
+		}
+		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), hash, st)
+		if err != nil {
+			return err
+		}
+		if created != nil {
+			st.jobs = append(st.jobs, created)
+		}
+	}
+	return nil
+}
+
+// setSuspended suspends every active Job when paused and lifts it otherwise.
+func (r *SyncScheduleReconciler) setSuspended(ctx context.Context, jobs []*batchv1.Job, paused bool) error {
+	for _, j := range jobs {
+		if finished, _ := jobFinished(j); finished {
+			continue
+		}
+		if j.Spec.Suspend != nil && *j.Spec.Suspend == paused {
+			continue
+		}
+		patch := client.MergeFrom(j.DeepCopy())
+		j.Spec.Suspend = &paused
+		if err := r.Patch(ctx, j, patch); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("set suspend=%t on Job %s: %w", paused, j.Name, err)
+		}
+	}
+	return nil
+}
+
+// pruneHistory deletes the oldest finished Jobs beyond the history limits.
+func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job) error {
+	var ok, failed []*batchv1.Job
+	for _, j := range jobs {
+		if j.DeletionTimestamp != nil {
+			continue
+		}
+		switch finished, succeeded := jobFinished(j); {
+		case finished && succeeded:
+			ok = append(ok, j)
+		case finished:
+			failed = append(failed, j)
+		}
+	}
+	keep := func(list []*batchv1.Job, limit *int32, fallback int32) []*batchv1.Job {
+		n := int(max(0, derefInt32(limit, fallback)))
+		if len(list) <= n {
+			return nil
+		}
+		slices.SortFunc(list, func(a, b *batchv1.Job) int { return jobFinishedAt(b).Compare(jobFinishedAt(a)) })
+		return list[n:]
+	}
+	for _, j := range append(keep(ok, ss.Spec.SuccessfulJobsHistoryLimit, 3), keep(failed, ss.Spec.FailedJobsHistoryLimit, 1)...) {
+		if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("prune Job %s: %w", j.Name, err)
+		}
+	}
+	return nil
+}
+
+func derefInt32(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// ownedJobs keeps the Jobs this schedule controls: a Job that merely carries our label
+// is not ours to suspend or delete.
+func ownedJobs(ss *inventoryv1alpha1.SyncSchedule, items []batchv1.Job) []*batchv1.Job {
+	var jobs []*batchv1.Job
+	for i := range items {
+		if metav1.IsControlledBy(&items[i], ss) {
+			jobs = append(jobs, &items[i])
+		}
+	}
+	return jobs
+}
+
+func activeJobs(jobs []*batchv1.Job, window string) []*batchv1.Job {
+	var active []*batchv1.Job
+	for _, j := range jobs {
+		if j.Labels[inventoryv1alpha1.LabelWindow] != window || j.DeletionTimestamp != nil {
+			continue
+		}
+		if finished, _ := jobFinished(j); !finished {
+			active = append(active, j)
+		}
+	}
+	return active
+}
+
+// specProblem finds what the schema cannot check; the message says how to fix it.
+func specProblem(ss *inventoryv1alpha1.SyncSchedule) string {
+	if tz := ss.Spec.Timezone; tz != "" {
+		if _, err := time.LoadLocation(tz); err != nil {
+			return fmt.Sprintf("spec.timezone %q is not a known IANA time zone; use a name like Europe/Berlin or UTC", tz)
+		}
+	}
+	if len(ss.Bands()) == 0 {
+		return "spec.windows yields no day to sync; give at least one window with days >= 1"
+	}
+	return ""
+}
+
+// SetupWithManager registers the reconciler: it wakes on spec changes, manual-run
+// annotations and Job changes, never on its own status writes.
+func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &inventoryv1alpha1.SyncSchedule{}, partnerSecretIndex,
+		func(o client.Object) []string { return []string{partnerKeyOf(o.(*inventoryv1alpha1.SyncSchedule))} }); err != nil {
+		return fmt.Errorf("index schedules by partner key: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&inventoryv1alpha1.SyncSchedule{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&batchv1.Job{}).
+		// A sibling's products change the budget shared through the same key.
+		Watches(&inventoryv1alpha1.SyncSchedule{}, handler.EnqueueRequestsFromMapFunc(r.siblingsOnKey),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("syncschedule").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
+		Complete(r)
+}
+
+func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Object) []reconcile.Request {
+	ss, ok := o.(*inventoryv1alpha1.SyncSchedule)
+	if !ok {
+		return nil
+	}
+	var list inventoryv1alpha1.SyncScheduleList
+	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace), client.MatchingFields{partnerSecretIndex: partnerKeyOf(ss)}); err != nil {
+		log.FromContext(ctx).Error(err, "list schedules sharing a partner key")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, s := range list.Items {
+		if s.Name != ss.Name {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+		}
+	}
+	return reqs
+}
+
+// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding it.
+func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
+	ref := ss.Spec.Partner.APIKeySecretRef
+	return ref.Name + "/" + ref.Key
+}

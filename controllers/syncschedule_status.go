@@ -1,0 +1,225 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+)
+
+// statusBuilder carries what one reconcile learned for the status it writes.
+type statusBuilder struct {
+	ss       *inventoryv1alpha1.SyncSchedule
+	now      time.Time
+	jobs     []*batchv1.Job
+	invalid  string
+	heldBack bool
+	replaced []string
+}
+
+// observe derives the status from the children: per window the last and next runs,
+// the active Job and the counts of the last finished run; then the conditions.
+func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, st *statusBuilder) error {
+	prev := map[string]inventoryv1alpha1.WindowStatus{}
+	for _, w := range ss.Status.Windows {
+		prev[w.Name] = w
+	}
+	var windows []inventoryv1alpha1.WindowStatus
+	var degraded []string
+	degradedReason := ""
+	active, awaiting := 0, 0
+	for _, band := range ss.Bands() {
+		ws := prev[band.Window]
+		ws.Name, ws.FromDay, ws.ToDay = band.Window, band.FromDay, band.ToDay
+		ws.ActiveJob = ""
+		var lastFinished *batchv1.Job
+		for _, j := range st.jobs {
+			if j.Labels[inventoryv1alpha1.LabelWindow] != band.Window {
+				continue
+			}
+			if t, ok := jobScheduledAt(j); ok && (ws.LastScheduleTime == nil || t.After(ws.LastScheduleTime.Time)) {
+				ws.LastScheduleTime = &metav1.Time{Time: t}
+			}
+			finished, succeeded := jobFinished(j)
+			if !finished {
+				if j.DeletionTimestamp == nil {
+					ws.ActiveJob = j.Name
+				}
+				continue
+			}
+			if succeeded {
+				at := jobFinishedAt(j)
+				if ws.LastSuccessfulTime == nil || at.After(ws.LastSuccessfulTime.Time) {
+					ws.LastSuccessfulTime = &metav1.Time{Time: at}
+				}
+			}
+			if lastFinished == nil || jobFinishedAt(j).After(jobFinishedAt(lastFinished)) {
+				lastFinished = j
+			}
+		}
+		if lastFinished != nil && (ws.LastRun == nil || ws.LastRun.Job != lastFinished.Name) {
+			counts, err := r.countRun(ctx, lastFinished)
+			if err != nil {
+				return err
+			}
+			ws.LastRun = &counts
+			runsTotal.WithLabelValues(string(counts.Result)).Inc()
+		}
+		if ws.ActiveJob != "" {
+			active++
+		}
+		switch {
+		case ws.LastRun == nil:
+			awaiting++
+		case ws.LastRun.Result != inventoryv1alpha1.RunSucceeded:
+			degraded = append(degraded, describeRun(band.Window, *ws.LastRun))
+			if degradedReason == "" || ws.LastRun.Reason == inventoryv1alpha1.ReasonPartnerUnauthorized {
+				degradedReason = ws.LastRun.Reason
+			}
+		}
+		if !ss.IsPaused() && st.invalid == "" {
+			ws.NextScheduleTime = &metav1.Time{Time: nextDue(st.now, band.Every)}
+		} else {
+			ws.NextScheduleTime = nil
+		}
+		if ws.LastSuccessfulTime != nil {
+			if ss.Status.LastSyncTime == nil || ws.LastSuccessfulTime.After(ss.Status.LastSyncTime.Time) {
+				ss.Status.LastSyncTime = ws.LastSuccessfulTime.DeepCopy()
+			}
+			dataAge.WithLabelValues(ss.Namespace, ss.Name, band.Window).Set(st.now.Sub(ws.LastSuccessfulTime.Time).Seconds())
+		}
+		windows = append(windows, ws)
+	}
+	ss.Status.Windows = windows
+	if err := r.observeBudget(ctx, ss); err != nil {
+		return err
+	}
+
+	gen := ss.Generation
+	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{
+			Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen,
+		})
+	}
+	if ss.IsPaused() {
+		set(inventoryv1alpha1.ConditionPaused, metav1.ConditionTrue, inventoryv1alpha1.ReasonUserPaused, "spec.paused is true: no new runs, active Jobs suspended")
+	} else {
+		set(inventoryv1alpha1.ConditionPaused, metav1.ConditionFalse, inventoryv1alpha1.ReasonResumed, "runs are scheduled")
+	}
+	if active > 0 {
+		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobActive, fmt.Sprintf("%d window(s) have an active Job", active))
+	} else {
+		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionFalse, inventoryv1alpha1.ReasonIdle, "no Job is active")
+	}
+	if len(degraded) > 0 {
+		set(inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, degradedReason, strings.Join(degraded, "; "))
+	} else {
+		set(inventoryv1alpha1.ConditionDegraded, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded or none has finished yet")
+	}
+	switch {
+	case st.invalid != "":
+		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec, st.invalid)
+	case len(degraded) > 0:
+		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, degradedReason, strings.Join(degraded, "; "))
+	case awaiting > 0:
+		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun, fmt.Sprintf("%d window(s) have not finished a run yet", awaiting))
+	default:
+		set(inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded")
+	}
+	// The generation counts as handled only once everything above went through.
+	ss.Status.ObservedGeneration = gen
+	return nil
+}
+
+// countRun reads the worker summaries of a finished Job's pods.
+func (r *SyncScheduleReconciler) countRun(ctx context.Context, job *batchv1.Job) (inventoryv1alpha1.RunCounts, error) {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+		return inventoryv1alpha1.RunCounts{}, fmt.Errorf("list pods of Job %s: %w", job.Name, err)
+	}
+	return runCounts(job, pods.Items), nil
+}
+
+// observeBudget sums the demand of every schedule using the same partner key and
+// compares it with the key's budget.
+func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) error {
+	var siblings inventoryv1alpha1.SyncScheduleList
+	if err := r.List(ctx, &siblings, client.InNamespace(ss.Namespace), client.MatchingFields{partnerSecretIndex: partnerKeyOf(ss)}); err != nil {
+		return fmt.Errorf("list schedules sharing the partner key: %w", err)
+	}
+	own := demandPerMinute(ss.Bands(), len(ss.Spec.Products))
+	var others float64
+	for i := range siblings.Items {
+		s := &siblings.Items[i]
+		if s.Name == ss.Name || s.IsPaused() {
+			continue
+		}
+		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
+	}
+	budget := budgetPerMinute(ss)
+	total := own + others
+	ss.Status.DemandPerMinute = strconv.FormatFloat(total, 'f', 2, 64)
+	ss.Status.BudgetPerMinute = int32(math.Round(budget))
+	budgetDemand.WithLabelValues(ss.Namespace, ss.Name).Set(own)
+	cond := metav1.Condition{Type: inventoryv1alpha1.ConditionBudgetExceeded, ObservedGeneration: ss.Generation}
+	fit := productsThatFit(ss.Bands(), budget, others)
+	if total > budget+1e-9 {
+		cond.Status, cond.Reason = metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget
+		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f requests/min, %.2f over its budget of %.0f; this schedule fits at most %d products (it has %d); sync still runs, fresher data waits",
+			partnerKeyOf(ss), total, total-budget, budget, fit, len(ss.Spec.Products))
+	} else {
+		cond.Status, cond.Reason = metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget
+		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of %.0f requests/min; this schedule could grow to %d products",
+			partnerKeyOf(ss), total, budget, fit)
+	}
+	apimeta.SetStatusCondition(&ss.Status.Conditions, cond)
+	return nil
+}
+
+// emitTransitions records an event for each condition that changed.
+func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.SyncSchedule) {
+	changed := func(t string) (*metav1.Condition, bool) {
+		now := apimeta.FindStatusCondition(ss.Status.Conditions, t)
+		before := apimeta.FindStatusCondition(orig.Status.Conditions, t)
+		return now, now != nil && (before == nil || before.Status != now.Status || before.Reason != now.Reason)
+	}
+	if c, ok := changed(inventoryv1alpha1.ConditionPaused); ok {
+		if c.Status == metav1.ConditionTrue {
+			r.Recorder.Eventf(ss, nil, corev1.EventTypeNormal, "Paused", "Pause", "sync paused; active Jobs suspended")
+		} else if apimeta.FindStatusCondition(orig.Status.Conditions, inventoryv1alpha1.ConditionPaused) != nil {
+			r.Recorder.Eventf(ss, nil, corev1.EventTypeNormal, "Resumed", "Resume", "sync resumed")
+		}
+	}
+	if c, ok := changed(inventoryv1alpha1.ConditionDegraded); ok && c.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Sync", "%s", c.Message)
+	}
+	if c, ok := changed(inventoryv1alpha1.ConditionBudgetExceeded); ok && c.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Budget", "%s", c.Message)
+	}
+	if c, ok := changed(inventoryv1alpha1.ConditionReady); ok && c.Reason == inventoryv1alpha1.ReasonInvalidSpec {
+		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
+	}
+}
+
+// budgetPerMinute is the key's allowance per minute of the schedule's clock: with a
+// compressed rateLimitWindow the key allows requestsPerMinute per window.
+func budgetPerMinute(ss *inventoryv1alpha1.SyncSchedule) float64 {
+	rpm := float64(ss.Spec.Partner.RequestsPerMinute)
+	if rpm <= 0 {
+		rpm = 30
+	}
+	if w := ss.Spec.Partner.RateLimitWindow.Duration; w > 0 {
+		return rpm * float64(time.Minute) / float64(w)
+	}
+	return rpm
+}

@@ -1,0 +1,312 @@
+package ratelimit_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/slotsync/slotsync/internal/pgtest"
+	"github.com/slotsync/slotsync/internal/ratelimit"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newPool opens a pool on a fresh database; each simulated pod gets its own.
+func newPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func newLimiter(t *testing.T, pool *pgxpool.Pool, key string, limit int, window time.Duration, opts ...ratelimit.Option) *ratelimit.Limiter {
+	t.Helper()
+	l, err := ratelimit.New(pool, key, limit, window, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, pgtest.NewDatabase(t))
+	tests := []struct {
+		name    string
+		pool    *pgxpool.Pool
+		key     string
+		limit   int
+		window  time.Duration
+		opts    []ratelimit.Option
+		wantErr bool
+	}{
+		{name: "valid", pool: pool, key: "k", limit: 30, window: time.Minute},
+		{name: "no margin", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithMargin(0)}},
+		{name: "no pool", key: "k", limit: 30, window: time.Minute, wantErr: true},
+		{name: "empty key", pool: pool, limit: 30, window: time.Minute, wantErr: true},
+		{name: "zero limit", pool: pool, key: "k", window: time.Minute, wantErr: true},
+		{name: "negative limit", pool: pool, key: "k", limit: -1, window: time.Minute, wantErr: true},
+		{name: "zero window", pool: pool, key: "k", limit: 30, wantErr: true},
+		{name: "negative margin", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithMargin(-0.1)}, wantErr: true},
+		{name: "margin of one", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithMargin(1)}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ratelimit.New(tt.pool, tt.key, tt.limit, tt.window, tt.opts...)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("New() error = %v, wantErr %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestInterval(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, pgtest.NewDatabase(t))
+	tests := []struct {
+		name   string
+		limit  int
+		window time.Duration
+		opts   []ratelimit.Option
+		want   time.Duration
+	}{
+		{"partner default", 30, time.Minute, nil, 2010 * time.Millisecond},
+		{"no margin", 30, time.Minute, []ratelimit.Option{ratelimit.WithMargin(0)}, 2 * time.Second},
+		{"rounded up to the microsecond", 3, time.Microsecond * 10, []ratelimit.Option{ratelimit.WithMargin(0)}, 4 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := newLimiter(t, pool, "k", tt.limit, tt.window, tt.opts...).Interval(); got != tt.want {
+				t.Errorf("Interval() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPodsShareTheBudget runs four pods, each with its own pool and Limiter, on one
+// key for two windows of compressed time, and counts what a fixed-window partner
+// would have seen.
+func TestPodsShareTheBudget(t *testing.T) {
+	t.Parallel()
+	const (
+		limit  = 30
+		window = 3 * time.Second
+		run    = 2 * window
+		pods   = 4
+	)
+	url := pgtest.NewDatabase(t)
+	// Compressing a minute into 3 s compresses the jitter the margin absorbs
+	// (window×margin) too: 0.5% would leave 15 ms, less than a loaded test machine's
+	// timer lag. 5% gives 150 ms, the order of production's 300 ms.
+	const margin = 0.05
+
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(run))
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		sent  []time.Time
+		wg    sync.WaitGroup
+		stats = make([]ratelimit.Stats, pods)
+		errs  = make([]error, pods)
+	)
+	for pod := range pods {
+		l := newLimiter(t, newPool(t, url), "shared-key", limit, window, ratelimit.WithMargin(margin))
+		wg.Go(func() {
+			defer func() { stats[pod] = l.Stats() }()
+			for {
+				if err := l.Wait(ctx); err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						errs[pod] = err
+					}
+					return
+				}
+				mu.Lock()
+				sent = append(sent, time.Now())
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	perWindow := map[int64]int{}
+	inRun := 0
+	for _, at := range sent {
+		perWindow[at.UnixNano()/int64(window)]++
+		if at.Before(start.Add(run)) {
+			inRun++
+		}
+	}
+	for w, n := range perWindow {
+		if n > limit {
+			t.Errorf("the window starting %v received %d requests, over the limit of %d",
+				time.Unix(0, w*int64(window)).UTC().Format(time.TimeOnly), n, limit)
+		}
+	}
+	allowance := float64(limit) * float64(run) / float64(window)
+	utilisation := float64(inRun) / allowance
+	t.Logf("%d requests in %v over %d pods (stats %+v): %.2f of the allowance; per window %v",
+		inRun, run, pods, stats, utilisation, perWindow)
+	if utilisation < 0.9 {
+		t.Errorf("utilisation %.2f of the allowance, want at least 0.9", utilisation)
+	}
+	for pod, s := range stats {
+		if s.Reservations == 0 {
+			t.Errorf("pod %d never got a slot", pod)
+		}
+	}
+}
+
+func TestBlockHoldsEveryInstance(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	a := newLimiter(t, newPool(t, url), "key", 30, time.Minute)
+	b := newLimiter(t, newPool(t, url), "key", 30, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	if err := b.Wait(ctx); err != nil { // b has state in the database already
+		t.Fatal(err)
+	}
+	reset := time.Now().Add(1500 * time.Millisecond)
+	if err := a.Block(ctx, reset); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier reset never shortens the block.
+	if err := a.Block(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if now := time.Now(); now.Before(reset) {
+		t.Errorf("another instance's Wait returned %v before the reset", reset.Sub(now))
+	}
+	if s := a.Stats(); s.Blocks != 2 {
+		t.Errorf("stats = %+v, want 2 blocks", s)
+	}
+}
+
+func TestBlockReachesSleepingWaiters(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	// 3 per second: the third Wait sleeps about 0.7 s for its slot.
+	a := newLimiter(t, newPool(t, url), "key", 3, 2*time.Second)
+	b := newLimiter(t, newPool(t, url), "key", 3, 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 2 {
+		if err := a.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Wait(ctx) }()
+	for a.Stats().Reservations < 3 {
+		select {
+		case err := <-done:
+			t.Fatalf("the third Wait returned at once: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	// The 429 arrives while a sleeps for a slot that lies before the reset.
+	reset := time.Now().Add(2 * time.Second)
+	if err := b.Block(ctx, reset); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if now := time.Now(); now.Before(reset) {
+		t.Errorf("a sleeping Wait returned %v before the reset", reset.Sub(now))
+	}
+}
+
+func TestWaitIsCancellable(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(t, newPool(t, pgtest.NewDatabase(t)), "key", 30, time.Minute)
+	bg := context.Background()
+	if err := l.Block(bg, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(bg)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	begin := time.Now()
+	if err := l.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Wait returned %v", err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("cancelled Wait took %v to return", took)
+	}
+
+	ctx, cancel = context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	begin = time.Now()
+	if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait for a slot past the deadline returned %v", err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("Wait for a slot past the deadline took %v to say so", took)
+	}
+}
+
+func TestKeysDoNotShare(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	pool := newPool(t, url)
+	blocked := newLimiter(t, pool, "key-one", 30, time.Minute)
+	free := newLimiter(t, pool, "key-two", 30, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := blocked.Block(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second waits one interval: its own key's spacing
+		if err := free.Wait(ctx); err != nil {
+			t.Fatalf("a key blocked another: %v", err)
+		}
+	}
+	if s := free.Stats(); s.Reservations != 2 || s.Waited > 10*time.Second {
+		t.Errorf("stats of the free key = %+v", s)
+	}
+
+	// Only hashes of the keys are stored.
+	var keys []string
+	rows, err := pool.Query(ctx, `SELECT key_hash FROM partner_budgets ORDER BY key_hash`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	for _, raw := range []string{"key-one", "key-two"} {
+		sum := sha256.Sum256([]byte(raw))
+		found := false
+		for _, k := range keys {
+			found = found || k == hex.EncodeToString(sum[:])
+			if k == raw {
+				t.Errorf("the key %q is stored in clear", raw)
+			}
+		}
+		if !found {
+			t.Errorf("no budget row for the hash of %q among %v", raw, keys)
+		}
+	}
+}

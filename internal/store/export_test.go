@@ -1,0 +1,11 @@
+package store
+
+import "context"
+
+// SetHook makes s call hook at each stage of a snapshot transaction: "locked"
+// once it holds the pair and read its hash, "staged" after the COPY, "merged"
+// just before the commit; pid is the backend's. An error
+// from hook aborts the write, as a failure at that point would.
+func SetHook(s *Store, hook func(ctx context.Context, stage string, pid uint32) error) {
+	s.hook = hook
+}

@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/slotsync/slotsync/internal/partner"
+)
+
+// Snapshot is the stored answer for one (product, date).
+type Snapshot struct {
+	// SyncedAt is when the pair was last fetched; nil if it never was.
+	SyncedAt *time.Time
+	// ChangedAt is when the stored answer last changed; nil if never fetched.
+	ChangedAt *time.Time
+	// Slots are ordered by start time, then providerSlotId; pax by type. Never nil.
+	Slots []partner.Slot
+}
+
+// ReadSnapshot returns the stored answer for productID on date. A pair never
+// fetched has no sync time and no slots; ErrNotFound means the product was never
+// synced on any date.
+func (s *Store) ReadSnapshot(ctx context.Context, productID int64, date time.Time) (Snapshot, error) {
+	day := dateText(date)
+	snap, err := s.readSnapshot(ctx, productID, day)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read snapshot of product %d on %s: %w", productID, day, err)
+	}
+	return snap, nil
+}
+
+// ORDER BY uses the C collation so the order is the bytes', whatever the
+// database's default collation.
+const readSlots = `
+SELECT s.provider_slot_id, s.start_date, s.start_time, s.end_time, s.remaining, s.currency_code,
+       coalesce(s.variant_id, 0),
+       p.pax_type, p.name, p.description, coalesce(p.min_count, 0), coalesce(p.max_count, 0),
+       p.remaining, p.is_primary, p.final_price::text, p.original_price::text,
+       coalesce(p.discount::text, ''), p.currency_code
+FROM slots s
+LEFT JOIN slot_pax p USING (product_id, date, provider_slot_id)
+WHERE s.product_id = $1 AND s.date = $2
+ORDER BY s.start_time COLLATE "C", s.provider_slot_id COLLATE "C", p.pax_type COLLATE "C"`
+
+func (s *Store) readSnapshot(ctx context.Context, productID int64, day string) (Snapshot, error) {
+	snap := Snapshot{Slots: []partner.Slot{}}
+	// One repeatable-read snapshot for both queries: a write committing between
+	// them must not pair one answer's sync time with another's slots.
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return snap, fmt.Errorf("begin: %w", err)
+	}
+	defer rollback(ctx, tx)
+
+	var known bool
+	err = tx.QueryRow(ctx, `
+SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
+       (SELECT changed_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
+       EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`, productID, day).
+		Scan(&snap.SyncedAt, &snap.ChangedAt, &known)
+	if err != nil {
+		return snap, fmt.Errorf("read sync time: %w", err)
+	}
+	if !known {
+		return snap, ErrNotFound
+	}
+	if snap.SyncedAt == nil {
+		return snap, nil
+	}
+
+	rows, err := tx.Query(ctx, readSlots, productID, day)
+	if err != nil {
+		return snap, fmt.Errorf("read slots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sl partner.Slot
+		var paxType, name, description, final, original, discount, currency *string
+		var paxMin, paxMax, remaining *int
+		var primary *bool
+		if err := rows.Scan(&sl.ProviderSlotID, &sl.StartDate, &sl.StartTime, &sl.EndTime, &sl.Remaining,
+			&sl.CurrencyCode, &sl.VariantID, &paxType, &name, &description, &paxMin, &paxMax, &remaining,
+			&primary, &final, &original, &discount, &currency); err != nil {
+			return snap, fmt.Errorf("read slots: %w", err)
+		}
+		n := len(snap.Slots)
+		if n == 0 || snap.Slots[n-1].ProviderSlotID != sl.ProviderSlotID {
+			sl.PaxAvailability = []partner.PaxAvailability{}
+			snap.Slots = append(snap.Slots, sl)
+			n++
+		}
+		if paxType == nil { // a slot without pax rows
+			continue
+		}
+		last := &snap.Slots[n-1]
+		last.PaxAvailability = append(last.PaxAvailability, partner.PaxAvailability{
+			Type: *paxType, Name: *name, Description: *description, Min: *paxMin, Max: *paxMax,
+			Remaining: *remaining, IsPrimary: *primary,
+			Price: partner.Price{
+				FinalPrice: partner.Decimal(*final), OriginalPrice: partner.Decimal(*original),
+				Discount: partner.Decimal(*discount), CurrencyCode: *currency,
+			},
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return snap, fmt.Errorf("read slots: %w", err)
+	}
+	return snap, nil
+}
+
+// ProductKnown reports whether productID was ever synced, on any date.
+func (s *Store) ProductKnown(ctx context.Context, productID int64) (bool, error) {
+	var known bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`, productID).Scan(&known)
+	if err != nil {
+		return false, fmt.Errorf("look up product %d: %w", productID, err)
+	}
+	return known, nil
+}
+
+// SyncedSince returns the dates, as "YYYY-MM-DD", among dates whose pair with
+// productID was synced after since: a retried Job index skips them.
+func (s *Store) SyncedSince(ctx context.Context, productID int64, dates []time.Time, since time.Time) (map[string]bool, error) {
+	days := make([]string, len(dates))
+	for i, d := range dates {
+		days[i] = dateText(d)
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT to_char(date, 'YYYY-MM-DD') FROM inventory_syncs
+WHERE product_id = $1 AND date = ANY($2::date[]) AND synced_at > $3`, productID, days, since)
+	if err != nil {
+		return nil, fmt.Errorf("read sync times of product %d: %w", productID, err)
+	}
+	synced, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read sync times of product %d: %w", productID, err)
+	}
+	out := make(map[string]bool, len(synced))
+	for _, d := range synced {
+		out[d] = true
+	}
+	return out, nil
+}

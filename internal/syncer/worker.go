@@ -1,0 +1,161 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/slotsync/slotsync/internal/partner"
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+// inFlightGrace is how long a snapshot whose answer has already been fetched may still
+// take to commit after cancellation: the partner budget it cost is not thrown away.
+const inFlightGrace = 10 * time.Second
+
+// Fetcher gets one (product, date) answer from the partner.
+type Fetcher interface {
+	FetchInventory(ctx context.Context, productID int64, date time.Time) ([]partner.Slot, error)
+	Stats() partner.Stats
+}
+
+// SnapshotWriter stores answers as whole snapshots.
+type SnapshotWriter interface {
+	WriteSnapshot(ctx context.Context, productID int64, date time.Time, slots []partner.Slot, syncedAt time.Time) (store.SnapshotResult, error)
+	SyncedSince(ctx context.Context, productID int64, dates []time.Time, since time.Time) (map[string]bool, error)
+}
+
+// Config is one worker's share of a run.
+type Config struct {
+	Products   []int64
+	FromDay    int
+	ToDay      int
+	Location   *time.Location
+	ShardIndex int
+	ShardCount int
+	// ScheduledAt is the run's scheduled time. Pairs synced after it were written by an
+	// earlier attempt of the same run, so a retried index skips them. Zero skips nothing.
+	ScheduledAt time.Time
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Worker fetches and writes its shard of a run.
+type Worker struct {
+	Fetcher Fetcher
+	Writer  SnapshotWriter
+}
+
+// Run syncs every pair of the shard. A failed pair does not stop the others; the
+// returned error is non-nil when any pair failed or the run was cancelled.
+func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
+	log := logr.FromContextOrDiscard(ctx)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	start := now()
+	defer func() {
+		st := w.Fetcher.Stats()
+		sum.Requests, sum.RateLimited = st.Requests, st.RateLimited
+		sum.DurationSeconds = now().Sub(start).Seconds()
+	}()
+
+	all := Pairs(cfg.Products, Today(start, loc), cfg.FromDay, cfg.ToDay)
+	pairs, err := Shard(all, cfg.ShardIndex, cfg.ShardCount)
+	if err != nil {
+		return sum, err
+	}
+	sum.PairsTotal = len(pairs)
+	done, err := w.alreadySynced(ctx, pairs, cfg.ScheduledAt)
+	if err != nil {
+		return sum, err
+	}
+
+	for i, p := range pairs {
+		if ctx.Err() != nil {
+			for _, rest := range pairs[i:] {
+				sum.addFailure(rest, fmt.Errorf("not fetched: %w", context.Cause(ctx)))
+			}
+			break
+		}
+		if done[p] {
+			sum.PairsSkipped++
+			sum.PairsOK++
+			continue
+		}
+		res, err := w.syncPair(ctx, p, now)
+		if err != nil {
+			log.Error(err, "sync failed", "product", p.ProductID, "date", p.Date.Format(time.DateOnly))
+			sum.addFailure(p, err)
+			if errors.Is(err, partner.ErrUnauthorized) {
+				// Every other pair would get the same answer: stop, do not storm the partner.
+				sum.Reason = "PartnerUnauthorized"
+				for _, rest := range pairs[i+1:] {
+					sum.addFailure(rest, fmt.Errorf("not fetched after the partner refused the key"))
+				}
+				break
+			}
+			continue
+		}
+		sum.PairsOK++
+		sum.SlotsWritten += res.Written
+		if res.Changed {
+			sum.SnapshotsChanged++
+		}
+		log.V(1).Info("snapshot written", "product", p.ProductID, "date", p.Date.Format(time.DateOnly), "slots", res.Slots, "changed", res.Changed)
+	}
+	if sum.PairsFailed > 0 {
+		return sum, fmt.Errorf("%d of %d pairs failed", sum.PairsFailed, sum.PairsTotal)
+	}
+	return sum, nil
+}
+
+func (w *Worker) syncPair(ctx context.Context, p Pair, now func() time.Time) (store.SnapshotResult, error) {
+	slots, err := w.Fetcher.FetchInventory(ctx, p.ProductID, p.Date)
+	if err != nil {
+		return store.SnapshotResult{}, err
+	}
+	// The answer cost budget: let its snapshot commit even if we are being stopped.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightGrace)
+	defer cancel()
+	res, err := w.Writer.WriteSnapshot(wctx, p.ProductID, p.Date, slots, now())
+	if err != nil {
+		return res, fmt.Errorf("sync %s: %w", p, err)
+	}
+	return res, nil
+}
+
+func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, since time.Time) (map[Pair]bool, error) {
+	done := map[Pair]bool{}
+	if since.IsZero() {
+		return done, nil
+	}
+	byProduct := map[int64][]time.Time{}
+	var order []int64
+	for _, p := range pairs {
+		if _, ok := byProduct[p.ProductID]; !ok {
+			order = append(order, p.ProductID)
+		}
+		byProduct[p.ProductID] = append(byProduct[p.ProductID], p.Date)
+	}
+	for _, id := range order {
+		synced, err := w.Writer.SyncedSince(ctx, id, byProduct[id], since)
+		if err != nil {
+			return nil, fmt.Errorf("find pairs of product %d already synced: %w", id, err)
+		}
+		for _, d := range byProduct[id] {
+			if synced[d.Format(time.DateOnly)] {
+				done[Pair{ProductID: id, Date: d}] = true
+			}
+		}
+	}
+	return done, nil
+}
