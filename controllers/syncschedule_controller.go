@@ -13,25 +13,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 )
-
-// partnerSecretIndex indexes schedules by the partner key they use, so that the budget
-// of a key can be summed over every schedule sharing it.
-const partnerSecretIndex = "spec.partner.apiKeySecretRef"
 
 // SyncScheduleReconciler reconciles SyncSchedule objects.
 type SyncScheduleReconciler struct {
@@ -322,10 +321,6 @@ func specProblem(ss *inventoryv1alpha1.SyncSchedule) string {
 // SetupWithManager registers the reconciler: it wakes on spec changes, manual-run
 // annotations and Job changes, never on its own status writes.
 func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &inventoryv1alpha1.SyncSchedule{}, partnerSecretIndex,
-		func(o client.Object) []string { return []string{partnerKeyOf(o.(*inventoryv1alpha1.SyncSchedule))} }); err != nil {
-		return fmt.Errorf("index schedules by partner key: %w", err)
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&inventoryv1alpha1.SyncSchedule{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -343,13 +338,13 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 	if !ok {
 		return nil
 	}
-	var list inventoryv1alpha1.SyncScheduleList
-	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace), client.MatchingFields{partnerSecretIndex: partnerKeyOf(ss)}); err != nil {
+	siblings, err := r.schedulesOnKey(ctx, ss)
+	if err != nil {
 		log.FromContext(ctx).Error(err, "list schedules sharing a partner key")
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, s := range list.Items {
+	for _, s := range siblings {
 		if s.Name != ss.Name {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
 		}
@@ -357,8 +352,31 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 	return reqs
 }
 
+// schedulesOnKey lists the schedules of the namespace that use the same partner key
+// (Secret and key) as ss, ss included. Filtering here rather than by a field index
+// keeps it right with any client, cached or not.
+func (r *SyncScheduleReconciler) schedulesOnKey(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) ([]inventoryv1alpha1.SyncSchedule, error) {
+	var list inventoryv1alpha1.SyncScheduleList
+	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace)); err != nil {
+		return nil, err
+	}
+	key := partnerKeyOf(ss)
+	return slices.DeleteFunc(list.Items, func(s inventoryv1alpha1.SyncSchedule) bool { return partnerKeyOf(&s) != key }), nil
+}
+
 // partnerKeyOf identifies the partner key of a schedule: the Secret and key holding it.
 func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
 	ref := ss.Spec.Partner.APIKeySecretRef
 	return ref.Name + "/" + ref.Key
+}
+
+// CacheOptions keeps only our Jobs and their pods in the manager's memory, not every
+// Job and pod of the cluster.
+func CacheOptions() cache.Options {
+	ours, _ := labels.NewRequirement(inventoryv1alpha1.LabelSchedule, selection.Exists, nil)
+	selector := labels.NewSelector().Add(*ours)
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&batchv1.Job{}: {Label: selector},
+		&corev1.Pod{}:  {Label: selector},
+	}}
 }

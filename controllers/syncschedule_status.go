@@ -153,14 +153,14 @@ func (r *SyncScheduleReconciler) countRun(ctx context.Context, job *batchv1.Job)
 // observeBudget sums the demand of every schedule using the same partner key and
 // compares it with the key's budget.
 func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) error {
-	var siblings inventoryv1alpha1.SyncScheduleList
-	if err := r.List(ctx, &siblings, client.InNamespace(ss.Namespace), client.MatchingFields{partnerSecretIndex: partnerKeyOf(ss)}); err != nil {
+	siblings, err := r.schedulesOnKey(ctx, ss)
+	if err != nil {
 		return fmt.Errorf("list schedules sharing the partner key: %w", err)
 	}
 	own := demandPerMinute(ss.Bands(), len(ss.Spec.Products))
 	var others float64
-	for i := range siblings.Items {
-		s := &siblings.Items[i]
+	for i := range siblings {
+		s := &siblings[i]
 		if s.Name == ss.Name || s.IsPaused() {
 			continue
 		}

@@ -6,16 +6,10 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -65,7 +59,7 @@ by default so that two replicas never both create Jobs.`,
 				LeaderElection:          leaderElect,
 				LeaderElectionID:        "slotsync-manager.inventory.slotsync.io",
 				LeaderElectionNamespace: leaderElectionNS,
-				Cache:                   ownedObjectsCache(),
+				Cache:                   controllers.CacheOptions(),
 			})
 			if err != nil {
 				return fmt.Errorf("create manager: %w", err)
@@ -97,15 +91,4 @@ by default so that two replicas never both create Jobs.`,
 	f.StringVar(&workerImage, "worker-image", os.Getenv("SLOTSYNC_WORKER_IMAGE"), "image of the sync Jobs when a schedule sets none (default $SLOTSYNC_WORKER_IMAGE)")
 	f.IntVar(&concurrency, "concurrency", 4, "schedules reconciled at once")
 	return cmd
-}
-
-// ownedObjectsCache keeps only our Jobs and their pods in memory, not every Job and
-// pod of the cluster.
-func ownedObjectsCache() cache.Options {
-	ours, _ := labels.NewRequirement(inventoryv1alpha1.LabelSchedule, selection.Exists, nil)
-	selector := labels.NewSelector().Add(*ours)
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}: {Label: selector},
-		&corev1.Pod{}:  {Label: selector},
-	}}
 }

@@ -24,6 +24,7 @@ import (
 // Node is a local node, set up by New and run by Run.
 type Node struct {
 	cfg      Config
+	client   kubernetes.Interface
 	prov     *provider
 	vk       *nodeutil.Node
 	listener net.Listener
@@ -31,6 +32,9 @@ type Node struct {
 	certPEM  []byte
 	handler  http.Handler
 	ran      atomic.Bool
+	// ready is closed once the node is registered, untainted and running
+	// pods; done when Run returns.
+	ready, done chan struct{}
 }
 
 // Run sets up a local node and runs it until ctx ends; see New and Node.Run.
@@ -62,7 +66,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen for the kubelet API: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	n := &Node{cfg: cfg, listener: ln, tlsCert: cert, certPEM: certPEM}
+	n := &Node{
+		cfg: cfg, client: client, listener: ln, tlsCert: cert, certPEM: certPEM,
+		ready: make(chan struct{}), done: make(chan struct{}),
+	}
 
 	newProvider := func(pc nodeutil.ProviderConfig) (nodeutil.Provider, vknode.NodeProvider, error) {
 		n.prov = &provider{
@@ -120,9 +127,16 @@ func (n *Node) KubeletAddr() string { return n.listener.Addr().String() }
 // that verify it.
 func (n *Node) ServingCertPEM() []byte { return n.certPEM }
 
-// WaitReady waits until the node is registered and its pod controller runs.
+// WaitReady waits until the node is registered, Ready and running pods.
 func (n *Node) WaitReady(ctx context.Context) error {
-	return n.vk.WaitReady(ctx, 0)
+	select {
+	case <-n.ready:
+		return nil
+	case <-n.done:
+		return errors.New("local node stopped before it was ready")
+	case <-ctx.Done():
+		return fmt.Errorf("wait for local node %s: %w", n.cfg.NodeName, ctx.Err())
+	}
 }
 
 // Run registers the node, runs pods bound to it and serves the kubelet API
@@ -133,6 +147,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if !n.ran.CompareAndSwap(false, true) {
 		return errors.New("local node: Run called twice")
 	}
+	defer close(n.done)
 	log := logr.FromContextOrDiscard(ctx).WithName("localnode").WithValues("node", n.cfg.NodeName)
 	ctx = logr.NewContext(ctx, log)
 	n.prov.ctx = ctx
@@ -152,16 +167,41 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { srvDone <- srv.Serve(tlsLn) }()
 	log.Info("local node starting", "kubeletAPI", "https://"+n.KubeletAddr(), "workDir", n.cfg.WorkDir)
 
-	vkctx := vklog.WithLogger(ctx, vkLogger{l: log.WithName("virtual-kubelet")})
+	vkctx, cancel := context.WithCancel(vklog.WithLogger(ctx, vkLogger{l: log.WithName("virtual-kubelet")}))
+	defer cancel()
+	untaintDone := make(chan error, 1)
+	go func() {
+		select {
+		case <-n.vk.Ready():
+		case <-n.vk.Done():
+			untaintDone <- nil
+			return
+		}
+		if err := n.untaint(ctx); err != nil {
+			untaintDone <- err
+			cancel()
+			return
+		}
+		log.Info("local node ready")
+		close(n.ready)
+		untaintDone <- nil
+	}()
 	runErr := n.vk.Run(vkctx)
+	cancel()
+	untaintErr := <-untaintDone
 
 	// The processes go first: they are what must not be left behind.
 	stopErr := n.prov.shutdown(log)
+	if err := n.markNotReady(ctx); err != nil {
+		log.V(1).Info("node status not updated at stop", "error", err.Error())
+	}
 	_ = srv.Close()
 	if err := <-srvDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error(err, "kubelet API server stopped")
 	}
-	if ctx.Err() != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
+	if untaintErr != nil && ctx.Err() == nil {
+		runErr = untaintErr
+	} else if ctx.Err() != nil && (runErr == nil || errors.Is(runErr, context.Canceled)) {
 		runErr = nil
 	}
 	if runErr != nil {

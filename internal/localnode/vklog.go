@@ -1,11 +1,14 @@
 package localnode
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/go-logr/logr"
 	vklog "github.com/virtual-kubelet/virtual-kubelet/log"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // vkLogger lets the virtual-kubelet library log through our logr logger. The
@@ -25,8 +28,19 @@ func (v vkLogger) Info(args ...any)             { v.l.V(1).Info(fmt.Sprint(args.
 func (v vkLogger) Infof(f string, args ...any)  { v.l.V(1).Info(fmt.Sprintf(f, args...)) }
 func (v vkLogger) Warn(args ...any)             { v.l.V(1).Info(fmt.Sprint(args...), v.errKV()...) }
 func (v vkLogger) Warnf(f string, args ...any)  { v.l.V(1).Info(fmt.Sprintf(f, args...), v.errKV()...) }
-func (v vkLogger) Error(args ...any)            { v.l.Error(v.err, fmt.Sprint(args...)) }
-func (v vkLogger) Errorf(f string, args ...any) { v.l.Error(v.err, fmt.Sprintf(f, args...)) }
+func (v vkLogger) Error(args ...any)            { v.error(fmt.Sprint(args...)) }
+func (v vkLogger) Errorf(f string, args ...any) { v.error(fmt.Sprintf(f, args...)) }
+
+// error keeps errors the library retries by itself out of the error log: a
+// status write racing the informer (a conflict) and work cut short at
+// shutdown.
+func (v vkLogger) error(msg string) {
+	if apierrors.IsConflict(v.err) || errors.Is(v.err, context.Canceled) {
+		v.l.V(1).Info(msg, v.errKV()...)
+		return
+	}
+	v.l.Error(v.err, msg)
+}
 
 // Fatal is logged as an error: a library must not end the process that
 // owns the pods' processes.

@@ -1,0 +1,254 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/kubetest"
+)
+
+func TestMain(m *testing.M) { kubetest.Main(m) }
+
+const (
+	workerImage = "example.com/slotsync:test"
+	wait        = 30 * time.Second
+)
+
+// harness is an API server with a manager running the reconciler on a fake clock.
+type harness struct {
+	env   *kubetest.Env
+	c     client.Client
+	clock *clocktesting.FakeClock
+	ns    string
+	pokes atomic.Int64
+}
+
+// start runs a manager of the test's own, watching only the test's namespace, so
+// tests can run their own clocks side by side.
+func start(t *testing.T, now time.Time) *harness {
+	t.Helper()
+	env := kubetest.Start(t)
+	h := &harness{env: env, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: env.Namespace(t)}
+	h.startManager(t)
+	return h
+}
+
+func (h *harness) startManager(t *testing.T) context.CancelFunc {
+	t.Helper()
+	opts := controllers.CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{h.ns: {}}
+	mgr, err := ctrl.NewManager(h.env.Config, ctrl.Options{
+		Scheme:                 h.env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  opts,
+		// Each test runs a manager of its own: the controller name repeats.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.SyncScheduleReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Clock: h.clock,
+		Recorder: mgr.GetEventRecorder("slotsync-test"), WorkerImage: workerImage,
+	}
+	if err := r.SetupWithManager(mgr, 2); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return cancel
+}
+
+// schedule is a valid schedule; the rest comes from the schema's defaults.
+func (h *harness) schedule(t *testing.T, name string, mutate ...func(*inventoryv1alpha1.SyncSchedule)) *inventoryv1alpha1.SyncSchedule {
+	t.Helper()
+	ss := &inventoryv1alpha1.SyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
+		Spec: inventoryv1alpha1.SyncScheduleSpec{
+			Products: []int64{14, 15},
+			Shards:   2,
+			Partner: inventoryv1alpha1.PartnerSpec{
+				BaseURL:         "http://partner.example:8081",
+				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
+			},
+			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
+		},
+	}
+	for _, m := range mutate {
+		m(ss)
+	}
+	if err := h.c.Create(context.Background(), ss); err != nil {
+		t.Fatalf("create schedule: %v", err)
+	}
+	return ss
+}
+
+func (h *harness) get(t *testing.T, name string) *inventoryv1alpha1.SyncSchedule {
+	t.Helper()
+	var ss inventoryv1alpha1.SyncSchedule
+	if err := h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: name}, &ss); err != nil {
+		t.Fatal(err)
+	}
+	return &ss
+}
+
+func (h *harness) update(t *testing.T, name string, mutate func(*inventoryv1alpha1.SyncSchedule)) {
+	t.Helper()
+	kubetest.Eventually(t, wait, func() error {
+		ss := h.get(t, name)
+		mutate(ss)
+		return h.c.Update(context.Background(), ss)
+	})
+}
+
+// advance moves the fake clock and wakes the reconciler, which would otherwise sleep
+// its RequeueAfter in real time.
+func (h *harness) advance(t *testing.T, name string, d time.Duration) {
+	t.Helper()
+	h.clock.Step(d)
+	h.update(t, name, func(ss *inventoryv1alpha1.SyncSchedule) {
+		if ss.Annotations == nil {
+			ss.Annotations = map[string]string{}
+		}
+		ss.Annotations["test.slotsync.io/poke"] = fmt.Sprint(h.pokes.Add(1))
+	})
+}
+
+func (h *harness) jobs(t *testing.T, name string) []batchv1.Job {
+	t.Helper()
+	var list batchv1.JobList
+	if err := h.c.List(context.Background(), &list, client.InNamespace(h.ns), client.MatchingLabels{inventoryv1alpha1.LabelSchedule: name}); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// waitJobs polls until the schedule has exactly n Jobs matching keep.
+func (h *harness) waitJobs(t *testing.T, name string, n int, keep func(*batchv1.Job) bool) []batchv1.Job {
+	t.Helper()
+	var got []batchv1.Job
+	kubetest.Eventually(t, wait, func() error {
+		got = got[:0]
+		for _, j := range h.jobs(t, name) {
+			if keep == nil || keep(&j) {
+				got = append(got, j)
+			}
+		}
+		if len(got) != n {
+			return fmt.Errorf("schedule %s has %d matching Jobs, want %d", name, len(got), n)
+		}
+		return nil
+	})
+	return got
+}
+
+func (h *harness) waitCondition(t *testing.T, name, condType string, status metav1.ConditionStatus, reason string) *inventoryv1alpha1.SyncSchedule {
+	t.Helper()
+	var ss *inventoryv1alpha1.SyncSchedule
+	kubetest.Eventually(t, wait, func() error {
+		ss = h.get(t, name)
+		c := apimeta.FindStatusCondition(ss.Status.Conditions, condType)
+		if c == nil || c.Status != status || (reason != "" && c.Reason != reason) {
+			return fmt.Errorf("condition %s is %+v, want %s/%s", condType, c, status, reason)
+		}
+		return nil
+	})
+	return ss
+}
+
+// finish plays the Job controller: one pod per index that reports summary as its
+// termination message, then the Job's terminal condition.
+func (h *harness) finish(t *testing.T, job *batchv1.Job, succeeded bool, summaries ...map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	now := metav1.NewTime(h.clock.Now().Truncate(time.Second))
+	for i, s := range summaries {
+		msg, _ := json.Marshal(s)
+		labels := map[string]string{batchv1.JobNameLabel: job.Name}
+		for k, v := range job.Spec.Template.Labels {
+			labels[k] = v
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: fmt.Sprintf("%s-%d", job.Name, i), Namespace: job.Namespace, Labels: labels,
+				Annotations: map[string]string{batchv1.JobCompletionIndexAnnotation: fmt.Sprint(i)},
+			},
+			Spec: *job.Spec.Template.Spec.DeepCopy(),
+		}
+		if err := h.c.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		exit := int32(0)
+		phase := corev1.PodSucceeded
+		if s["pairsFailed"] != nil && s["pairsFailed"] != 0 {
+			exit, phase = 1, corev1.PodFailed
+		}
+		pod.Status = corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "sync", Image: workerImage,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: exit, Message: string(msg), StartedAt: now, FinishedAt: now,
+			}},
+		}}}
+		if err := h.c.Status().Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kubetest.Eventually(t, wait, func() error {
+		var j batchv1.Job
+		if err := h.c.Get(ctx, client.ObjectKeyFromObject(job), &j); err != nil {
+			return err
+		}
+		shards := *j.Spec.Completions
+		start := metav1.NewTime(now.Add(-time.Minute))
+		j.Status.StartTime = &start
+		if succeeded {
+			j.Status.Succeeded = shards
+			j.Status.CompletedIndexes = fmt.Sprintf("0-%d", shards-1)
+			if shards == 1 {
+				j.Status.CompletedIndexes = "0"
+			}
+			j.Status.CompletionTime = &now
+			j.Status.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, Reason: "CompletionsReached"},
+				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, Reason: "CompletionsReached"},
+			}
+		} else {
+			j.Status.Failed = shards
+			j.Status.FailedIndexes = ptr.To(fmt.Sprintf("0-%d", shards-1))
+			if shards == 1 {
+				j.Status.FailedIndexes = ptr.To("0")
+			}
+			j.Status.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, LastTransitionTime: now, Reason: "FailedIndexes"},
+				{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, LastTransitionTime: now, Reason: "FailedIndexes"},
+			}
+		}
+		return h.c.Status().Update(ctx, &j)
+	})
+}

@@ -1,0 +1,320 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/kubetest"
+)
+
+// t0 is a quarter past the hour: every default window is due at once.
+var t0 = time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)
+
+func byWindow(window string) func(*batchv1.Job) bool {
+	return func(j *batchv1.Job) bool { return j.Labels[inventoryv1alpha1.LabelWindow] == window }
+}
+
+func active(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCreatesOneIndexedJobPerBand(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample")
+	jobs := h.waitJobs(t, "sample", 3, nil)
+
+	want := map[string][2]string{"today": {"0", "0"}, "week": {"1", "6"}, "month": {"7", "29"}}
+	for _, j := range jobs {
+		window := j.Labels[inventoryv1alpha1.LabelWindow]
+		days, ok := want[window]
+		if !ok {
+			t.Fatalf("Job %s for unknown window %q", j.Name, window)
+		}
+		delete(want, window)
+		due := t0.Truncate(map[string]time.Duration{"today": 15 * time.Minute, "week": 4 * time.Hour, "month": 24 * time.Hour}[window])
+		if j.Name != inventoryv1alpha1.JobName("sample", window, due) {
+			t.Errorf("Job name %s, want %s", j.Name, inventoryv1alpha1.JobName("sample", window, due))
+		}
+		s := j.Spec
+		if *s.CompletionMode != batchv1.IndexedCompletion || *s.Completions != 2 || *s.Parallelism != 2 || *s.BackoffLimitPerIndex != 2 || *s.Suspend {
+			t.Errorf("Job %s spec: mode %v completions %d parallelism %d backoff %d suspend %v", j.Name, *s.CompletionMode, *s.Completions, *s.Parallelism, *s.BackoffLimitPerIndex, *s.Suspend)
+		}
+		if len(j.OwnerReferences) != 1 || j.OwnerReferences[0].Kind != "SyncSchedule" || !*j.OwnerReferences[0].Controller {
+			t.Errorf("Job %s owner references %+v", j.Name, j.OwnerReferences)
+		}
+		pod := s.Template.Spec
+		c := pod.Containers[0]
+		args := strings.Join(c.Args, " ")
+		for _, a := range []string{"sync", "--products=14,15", "--from-day=" + days[0], "--to-day=" + days[1], "--shards=2", "--timezone=UTC",
+			"--scheduled-at=" + due.Format(time.RFC3339), "--partner-url=http://partner.example:8081", "--rate-limit=30", "--rate-window=1m0s"} {
+			if !slices.Contains(c.Args, a) {
+				t.Errorf("Job %s args %q lack %q", j.Name, args, a)
+			}
+		}
+		if c.Image != workerImage || pod.RestartPolicy != corev1.RestartPolicyNever {
+			t.Errorf("Job %s image %q restart %q", j.Name, c.Image, pod.RestartPolicy)
+		}
+		env := map[string]corev1.EnvVar{}
+		for _, e := range c.Env {
+			env[e.Name] = e
+		}
+		if ref := env["PARTNER_API_KEY"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "partner" || ref.SecretKeyRef.Key != "apiKey" {
+			t.Errorf("Job %s PARTNER_API_KEY not from the Secret: %+v", j.Name, env["PARTNER_API_KEY"])
+		}
+		if ref := env["DATABASE_URL"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "db" || ref.SecretKeyRef.Key != "url" {
+			t.Errorf("Job %s DATABASE_URL not from the Secret: %+v", j.Name, env["DATABASE_URL"])
+		}
+		sc := c.SecurityContext
+		if !*sc.RunAsNonRoot || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" ||
+			sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault || !*pod.SecurityContext.RunAsNonRoot {
+			t.Errorf("Job %s is not hardened: %+v", j.Name, sc)
+		}
+	}
+
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobActive)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun)
+	if len(ss.Status.Windows) != 3 || ss.Status.Windows[0].NextScheduleTime == nil || ss.Status.Windows[0].ActiveJob == "" {
+		t.Errorf("window status %+v", ss.Status.Windows)
+	}
+	if ss.Status.DemandPerMinute != "0.22" || ss.Status.BudgetPerMinute != 30 {
+		t.Errorf("demand %s of budget %d, want 0.22 of 30 (2 products x 155 requests a day)", ss.Status.DemandPerMinute, ss.Status.BudgetPerMinute)
+	}
+
+	// A quarter of an hour later only the today window is due again.
+	for i := range jobs {
+		if byWindow("today")(&jobs[i]) {
+			h.finish(t, &jobs[i], true, map[string]any{"pairsOK": 1})
+		}
+	}
+	h.advance(t, "sample", 15*time.Minute)
+	h.waitJobs(t, "sample", 2, byWindow("today"))
+	h.waitJobs(t, "sample", 1, byWindow("week"))
+}
+
+func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample")
+	first := h.waitJobs(t, "sample", 3, nil)
+
+	// Two more reconcilers, as a restarted or a second controller would be, reconcile
+	// the same schedule at once with uncached clients.
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &controllers.SyncScheduleReconciler{Client: h.c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
+				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage}
+			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: "sample"}})
+			if err != nil && !strings.Contains(err.Error(), "the object has been modified") {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("racing reconcile: %v", err)
+	}
+	if got := h.jobs(t, "sample"); len(got) != len(first) {
+		t.Fatalf("%d Jobs after racing reconciles, want %d", len(got), len(first))
+	}
+}
+
+func TestPauseSuspendsAndResumeLifts(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample")
+	h.waitJobs(t, "sample", 3, nil)
+
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Paused = true })
+	h.waitJobs(t, "sample", 3, func(j *batchv1.Job) bool { return j.Spec.Suspend != nil && *j.Spec.Suspend })
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionPaused, metav1.ConditionTrue, inventoryv1alpha1.ReasonUserPaused)
+	if ss.Status.Windows[0].NextScheduleTime != nil {
+		t.Errorf("a paused schedule shows a next run: %v", ss.Status.Windows[0].NextScheduleTime)
+	}
+	// Time passes; nothing new starts while paused, and nothing is deleted.
+	h.advance(t, "sample", time.Hour)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionPaused, metav1.ConditionTrue, "")
+	if got := h.jobs(t, "sample"); len(got) != 3 {
+		t.Fatalf("%d Jobs while paused, want the 3 suspended ones", len(got))
+	}
+
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Paused = false })
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionPaused, metav1.ConditionFalse, inventoryv1alpha1.ReasonResumed)
+	// The suspended Jobs run again (Forbid holds the due today run behind its active Job).
+	h.waitJobs(t, "sample", 3, func(j *batchv1.Job) bool { return j.Spec.Suspend != nil && !*j.Spec.Suspend })
+}
+
+func TestManualRunHandledOnce(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.ConcurrencyPolicy = inventoryv1alpha1.ReplaceConcurrent })
+	h.waitJobs(t, "sample", 3, nil)
+	h.clock.Step(time.Minute)
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "2026-12-01T08:01:05Z"}
+	})
+	manual := func(j *batchv1.Job) bool { return j.Labels["inventory.slotsync.io/request"] != "" }
+	h.waitJobs(t, "sample", 3, manual)
+	kubetest.Eventually(t, wait, func() error {
+		if got := h.get(t, "sample").Status.LastHandledRequest; got != "2026-12-01T08:01:05Z" {
+			return errorf("lastHandledRequest %q", got)
+		}
+		return nil
+	})
+	// Another reconcile with the same annotation starts nothing more.
+	h.advance(t, "sample", time.Second)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, "")
+	if got := len(slices.DeleteFunc(h.jobs(t, "sample"), func(j batchv1.Job) bool { return !manual(&j) })); got != 3 {
+		t.Fatalf("%d manual Jobs after a second reconcile, want 3", got)
+	}
+}
+
+func TestStatusFromTerminationMessages(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample")
+	jobs := h.waitJobs(t, "sample", 3, nil)
+	ok := map[string]any{"pairsTotal": 1, "pairsOK": 1, "slotsWritten": 5, "requests": 2, "rateLimited": 1}
+	for i := range jobs {
+		h.finish(t, &jobs[i], true, ok, ok)
+	}
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded)
+	for _, w := range ss.Status.Windows {
+		if w.LastRun == nil || w.LastRun.Result != inventoryv1alpha1.RunSucceeded || w.LastRun.Requests != 4 || w.LastRun.RateLimited != 2 ||
+			w.LastRun.SlotsWritten != 10 || w.LastRun.PairsOK != 2 || w.LastSuccessfulTime == nil || w.ActiveJob != "" {
+			b, _ := json.Marshal(w)
+			t.Errorf("window status %s", b)
+		}
+	}
+	if ss.Status.LastSyncTime == nil {
+		t.Error("no lastSyncTime after successful runs")
+	}
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionFalse, inventoryv1alpha1.ReasonIdle)
+
+	// The next today run fails partly: Degraded with the reason, Ready false.
+	h.advance(t, "sample", 15*time.Minute)
+	next := h.waitJobs(t, "sample", 1, func(j *batchv1.Job) bool { return byWindow("today")(j) && active(j) })
+	h.finish(t, &next[0], false, ok, map[string]any{"pairsTotal": 1, "pairsFailed": 1, "requests": 3})
+	ss = h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, inventoryv1alpha1.ReasonRunPartial)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonRunPartial)
+
+	// A revoked key: the worker says PartnerUnauthorized and the schedule says so too.
+	h.advance(t, "sample", 15*time.Minute)
+	next = h.waitJobs(t, "sample", 1, func(j *batchv1.Job) bool { return byWindow("today")(j) && active(j) })
+	unauthorized := map[string]any{"pairsTotal": 1, "pairsFailed": 1, "requests": 1, "reason": "PartnerUnauthorized"}
+	h.finish(t, &next[0], false, unauthorized, unauthorized)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, inventoryv1alpha1.ReasonPartnerUnauthorized)
+	_ = ss
+}
+
+func TestHistoryLimitsPruneFinishedJobs(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
+		ss.Spec.SuccessfulJobsHistoryLimit = ptr.To[int32](2)
+		ss.Spec.FailedJobsHistoryLimit = ptr.To[int32](1)
+	})
+	ok := map[string]any{"pairsTotal": 1, "pairsOK": 1}
+	bad := map[string]any{"pairsTotal": 1, "pairsFailed": 1}
+	for run := range 6 {
+		job := h.waitJobs(t, "sample", 1, active)
+		h.finish(t, &job[0], run%3 != 2, ok, map[bool]map[string]any{true: ok, false: bad}[run%3 != 2])
+		h.advance(t, "sample", 15*time.Minute)
+	}
+	h.waitJobs(t, "sample", 1, active)
+	succeeded := func(j *batchv1.Job) bool { return !active(j) && j.Status.Succeeded > 0 }
+	h.waitJobs(t, "sample", 2, succeeded)
+	h.waitJobs(t, "sample", 1, func(j *batchv1.Job) bool { return !active(j) && !succeeded(j) })
+}
+
+func TestConcurrencyPolicy(t *testing.T) {
+	today := []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
+	t.Run("Forbid holds the next run until the active one ends", func(t *testing.T) {
+		h := start(t, t0)
+		h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Windows = today })
+		first := h.waitJobs(t, "sample", 1, nil)
+		h.advance(t, "sample", 15*time.Minute)
+		h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, "")
+		if got := h.jobs(t, "sample"); len(got) != 1 {
+			t.Fatalf("%d Jobs while one is active under Forbid, want 1", len(got))
+		}
+		h.finish(t, &first[0], true, map[string]any{"pairsOK": 1})
+		h.waitJobs(t, "sample", 1, active) // the held-back run starts, late but once
+	})
+	t.Run("Replace deletes the active Job", func(t *testing.T) {
+		h := start(t, t0)
+		h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+			ss.Spec.Windows = today
+			ss.Spec.ConcurrencyPolicy = inventoryv1alpha1.ReplaceConcurrent
+		})
+		first := h.waitJobs(t, "sample", 1, nil)
+		h.advance(t, "sample", 15*time.Minute)
+		kubetest.Eventually(t, wait, func() error {
+			jobs := h.jobs(t, "sample")
+			names := []string{}
+			for _, j := range jobs {
+				if j.DeletionTimestamp == nil {
+					names = append(names, j.Name)
+				}
+			}
+			if len(names) != 1 || names[0] == first[0].Name {
+				return errorf("Jobs %v, want only the new run's", names)
+			}
+			return nil
+		})
+	})
+}
+
+func TestBudgetExceededSetAndCleared(t *testing.T) {
+	h := start(t, t0)
+	many := make([]int64, 300)
+	for i := range many {
+		many[i] = int64(i + 1)
+	}
+	h.schedule(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many })
+	ss := h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+	c := findCondition(ss, inventoryv1alpha1.ConditionBudgetExceeded)
+	if !strings.Contains(c.Message, "at most 278 products") || !strings.Contains(c.Message, "32.29 requests/min") {
+		t.Errorf("budget message %q does not say the demand and what fits", c.Message)
+	}
+	h.update(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many[:278] })
+	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
+
+	// A second schedule on the same key counts against the same budget.
+	h.schedule(t, "small", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = []int64{1000} })
+	h.waitCondition(t, "small", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+}
+
+func TestInvalidTimezoneIsACondition(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Timezone = "Mars/Olympus_Mons" })
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); !strings.Contains(c.Message, "IANA") {
+		t.Errorf("message %q does not say how to fix the zone", c.Message)
+	}
+	if got := h.jobs(t, "sample"); len(got) != 0 {
+		t.Errorf("%d Jobs for an invalid spec", len(got))
+	}
+}
