@@ -169,7 +169,9 @@ func TestPauseSuspendsAndResumeLifts(t *testing.T) {
 
 func TestManualRunHandledOnce(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.ConcurrencyPolicy = inventoryv1alpha1.ReplaceConcurrent })
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.ConcurrencyPolicy = inventoryv1alpha1.ReplaceConcurrent
+	})
 	h.waitJobs(t, "sample", 3, nil)
 	h.clock.Step(time.Minute)
 	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
