@@ -68,8 +68,16 @@ lint: ## go vet and gofmt.
 ##@ Run
 
 .PHONY: dev
-dev: deps build ## Start slotsync locally on embedded defaults.
-	hack/dev.sh
+dev: deps build k8s-binaries ## Start the whole system locally: control plane, node, Postgres, simulator, manager, API.
+	bin/slotsync dev --k8s-bin $(K8S_BIN) $(DEV_FLAGS)
+
+.PHONY: dev-fast
+dev-fast: DEV_FLAGS = --fast
+dev-fast: dev ## `make dev` with time running 60x faster.
+
+.PHONY: e2e
+e2e: deps build k8s-binaries ## End-to-end: the dev environment driven with kubectl and HTTP.
+	go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
 
 .PHONY: help
 help:

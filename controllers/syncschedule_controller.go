@@ -106,10 +106,15 @@ func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventor
 		return 0, nil
 	}
 	if value, pending := ss.PendingRunRequest(); pending {
-		if err := r.startManualRun(ctx, ss, jobs, value, st, now); err != nil {
+		started, err := r.startManualRun(ctx, ss, jobs, value, st, now)
+		if err != nil {
 			return 0, err
 		}
-		ss.Status.LastHandledRequest = value
+		// A run held back by Forbid stays pending: the request is handled only once
+		// every window has started it.
+		if started {
+			ss.Status.LastHandledRequest = value
+		}
 	}
 	var requeue time.Duration
 	for _, band := range ss.Bands() {
@@ -205,9 +210,11 @@ func runKind(request string) string {
 }
 
 // startManualRun runs every band once now for an annotation request, unless Jobs
-// carrying the request's hash show it was already started.
-func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, value string, st *statusBuilder, now time.Time) error {
+// carrying the request's hash show it was already started. It reports whether every
+// band has its Job.
+func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, value string, st *statusBuilder, now time.Time) (bool, error) {
 	hash := requestHash(value)
+	all := true
 	for _, band := range ss.Bands() {
 		if slices.ContainsFunc(jobs, func(j *batchv1.Job) bool {
 			return j.Labels[labelRequest] == hash && j.Labels[inventoryv1alpha1.LabelWindow] == band.Window
@@ -216,13 +223,15 @@ func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *invento
 		}
 		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), hash, st)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if created != nil {
-			st.jobs = append(st.jobs, created)
+		if created == nil {
+			all = false
+			continue
 		}
+		st.jobs = append(st.jobs, created)
 	}
-	return nil
+	return all, nil
 }
 
 // setSuspended suspends every active Job when paused and lifts it otherwise.
@@ -243,21 +252,23 @@ func (r *SyncScheduleReconciler) setSuspended(ctx context.Context, jobs []*batch
 	return nil
 }
 
-// pruneHistory deletes the oldest finished Jobs beyond the history limits.
+// pruneHistory deletes the oldest finished Jobs beyond the history limits, counted per
+// window so that a rarely-run window keeps its last run beside a busy one.
 func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job) error {
-	var ok, failed []*batchv1.Job
+	ok, failed := map[string][]*batchv1.Job{}, map[string][]*batchv1.Job{}
 	for _, j := range jobs {
 		if j.DeletionTimestamp != nil {
 			continue
 		}
+		window := j.Labels[inventoryv1alpha1.LabelWindow]
 		switch finished, succeeded := jobFinished(j); {
 		case finished && succeeded:
-			ok = append(ok, j)
+			ok[window] = append(ok[window], j)
 		case finished:
-			failed = append(failed, j)
+			failed[window] = append(failed[window], j)
 		}
 	}
-	keep := func(list []*batchv1.Job, limit *int32, fallback int32) []*batchv1.Job {
+	beyond := func(list []*batchv1.Job, limit *int32, fallback int32) []*batchv1.Job {
 		n := int(max(0, derefInt32(limit, fallback)))
 		if len(list) <= n {
 			return nil
@@ -265,7 +276,14 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 		slices.SortFunc(list, func(a, b *batchv1.Job) int { return jobFinishedAt(b).Compare(jobFinishedAt(a)) })
 		return list[n:]
 	}
-	for _, j := range append(keep(ok, ss.Spec.SuccessfulJobsHistoryLimit, 3), keep(failed, ss.Spec.FailedJobsHistoryLimit, 1)...) {
+	var prune []*batchv1.Job
+	for _, list := range ok {
+		prune = append(prune, beyond(list, ss.Spec.SuccessfulJobsHistoryLimit, 3)...)
+	}
+	for _, list := range failed {
+		prune = append(prune, beyond(list, ss.Spec.FailedJobsHistoryLimit, 1)...)
+	}
+	for _, j := range prune {
 		if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("prune Job %s: %w", j.Name, err)
 		}

@@ -193,6 +193,29 @@ func TestManualRunHandledOnce(t *testing.T) {
 	}
 }
 
+func TestManualRunWaitsForForbiddenActiveJobs(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
+	})
+	first := h.waitJobs(t, "sample", 1, nil)
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "now"}
+	})
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, "")
+	if got := h.get(t, "sample").Status.LastHandledRequest; got != "" {
+		t.Fatalf("a manual run held back by Forbid was marked handled (%q)", got)
+	}
+	h.finish(t, &first[0], true, map[string]any{"pairsOK": 1})
+	h.waitJobs(t, "sample", 1, func(j *batchv1.Job) bool { return j.Labels["inventory.slotsync.io/request"] != "" })
+	kubetest.Eventually(t, wait, func() error {
+		if got := h.get(t, "sample").Status.LastHandledRequest; got != "now" {
+			return errorf("lastHandledRequest %q", got)
+		}
+		return nil
+	})
+}
+
 func TestStatusFromTerminationMessages(t *testing.T) {
 	h := start(t, t0)
 	h.schedule(t, "sample")

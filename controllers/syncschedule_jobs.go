@@ -94,6 +94,8 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 		"--rate-limit=" + strconv.Itoa(int(rpm)),
 		"--rate-window=" + window.String(),
 		"--migrate",
+		// Named explicitly so that a node which relocates the file can find it in args.
+		"--termination-log=" + corev1.TerminationMessagePathDefault,
 	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{

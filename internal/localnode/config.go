@@ -62,8 +62,9 @@ type Config struct {
 	// env. KUBECONFIG is the usual one for programs that call the API.
 	Env map[string]string
 
-	// Capacity is the node's capacity and allocatable. Missing entries
-	// default to the machine's CPUs and memory and 110 pods.
+	// Capacity is the node's capacity and allocatable, which only the
+	// scheduler looks at. Missing entries default to the machine's CPUs and
+	// memory and 110 pods; raise them when pods request more than that.
 	Capacity corev1.ResourceList
 
 	// RestartBackoff is the delay before the first restart of a container
@@ -130,3 +131,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.Binaries = bins
 	return c, nil
 }
+
+// Limitations sums up, for a command to print when it starts a local node,
+// what the node does not do; the package documentation has the details.
+const Limitations = `pods on the local node run as plain host processes: no isolation, no images ` +
+	`(images map to local binaries), no resource limits, no volumes, no probes, no exec; ` +
+	`every pod shares the host's network on 127.0.0.1; securityContext is not enforced`

@@ -35,16 +35,30 @@
 // # Termination messages
 //
 // A process cannot write /dev/termination-log, so each container gets a file
-// of its own, termination-log beside its working directory. Wherever the
+// of its own, <name>.termination-log beside its working directory. Wherever the
 // container's terminationMessagePath (default /dev/termination-log) appears in
 // its command, its args or the value of one of its env vars, it is replaced by
 // that file's path: "--termination-log=/dev/termination-log" becomes
-// "--termination-log=/…/termination-log". The path is also exported as
+// "--termination-log=/…/<name>.termination-log". The path is also exported as
 // $TERMINATION_MESSAGE_PATH unless the pod sets that variable. When the
 // process ends, the first 4096 bytes of the file become
 // state.terminated.message; with terminationMessagePolicy
 // FallbackToLogsOnError, a failed container with an empty file gets the last
 // 80 lines (at most 2048 bytes) of its log instead.
+//
+// # Files
+//
+// Under Config.WorkDir, pods/<namespace>_<name>_<uid>/ holds, per container,
+// <name>/ (working directory and HOME, kept across restarts of the
+// container), <name>.log (stdout and stderr of the current run),
+// <name>.previous.log and <name>.termination-log.
+//
+// # The Node object
+//
+// The node registers with no taint: it removes the not-ready taint the API
+// server puts on new nodes, because a development control plane may run
+// without the node lifecycle controller that would. When Run returns it
+// marks the node NotReady, best effort.
 //
 // # Limitations
 //
@@ -70,9 +84,9 @@
 //     Services, cluster DNS and KUBERNETES_SERVICE_HOST are not provided.
 //   - No probes: a running container is ready; liveness, readiness and
 //     startup probes and lifecycle hooks are not run.
-//   - No exec, attach, port-forward or stats: the kubelet API serves logs and
-//     pod lists only, without authentication, which is why it listens on a
-//     loopback address only.
+//   - No exec, attach, port-forward or stats (the kubelet API answers 501):
+//     it serves logs and pod lists only, without authentication, which is
+//     why it listens on a loopback address only.
 //   - Logs have no timestamps: sinceSeconds, sinceTime and timestamps are
 //     ignored.
 //   - Processes are killed when the node's context ends (SIGTERM, then

@@ -208,10 +208,12 @@ func (r *podRun) finish() {
 			// Stopped during a back-off: the last run is the final word.
 			c.status.State = c.status.LastTerminationState
 			c.status.LastTerminationState = corev1.ContainerState{}
-		case r.stopping || !c.init && r.progress.initialized:
+		case r.stopping || r.progress.reason != "" || !c.init && r.progress.initialized:
+			// Never started here, or lost in a node restart: the
+			// kubelet's word for it.
 			c.status.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: 137, Reason: "ContainerStatusUnknown", FinishedAt: metav1.Now(),
-				Message: "The container was not running when the pod was stopped",
+				Message: "The container was not running when the pod ended",
 			}}
 		}
 	}

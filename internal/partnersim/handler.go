@@ -80,7 +80,7 @@ func (s *Server) serveInventory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	slots := s.Inventory(id, date, now)
+	slots := s.Inventory(id, date, s.invNow())
 	body, err := json.Marshal(slots)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "encode inventory: "+err.Error())

@@ -28,6 +28,9 @@ type Config struct {
 	Keys []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// InventoryNow, when set, is the clock of the inventory alone (sales, sell-outs,
+	// prices), so a demo can run the market faster than the rate limit's real time.
+	InventoryNow func() time.Time
 	// Faults are switched on from the start; see SetFaults.
 	Faults Faults
 }
@@ -40,6 +43,7 @@ type Server struct {
 	window   time.Duration
 	keys     map[string]bool
 	now      func() time.Time
+	invNow   func() time.Time
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -67,6 +71,7 @@ func New(cfg Config) *Server {
 		window:   cfg.Window,
 		keys:     make(map[string]bool),
 		now:      cfg.Now,
+		invNow:   cfg.InventoryNow,
 		closed:   make(chan struct{}),
 		rng:      rand.New(rand.NewPCG(uint64(cfg.Seed), 0x510751c)),
 		budgets:  make(map[string]*budget),
@@ -80,6 +85,9 @@ func New(cfg Config) *Server {
 	s.window = max(s.window, time.Millisecond)
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.invNow == nil {
+		s.invNow = s.now
 	}
 	ids := cfg.Products
 	if len(ids) == 0 {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/api"
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+func newAPICmd() *cobra.Command {
+	var (
+		listen         string
+		schedule       string
+		timezone       string
+		cacheSize      int
+		requestTimeout time.Duration
+		queryTimeout   time.Duration
+		migrate        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve slots, dates and pause/resume over REST",
+		Long: `api serves the REST API of slotsync (its OpenAPI document is at /openapi.yaml):
+
+  GET  /api/v1/experience/{id}/slots?date=YYYY-MM-DD   slots, availability, prices
+  GET  /api/v1/experience/{id}/dates                    dates with places, lowest price
+  GET  /api/v1/sync/status                              the schedule's state (RBAC: get)
+  POST /api/v1/sync/pause, /api/v1/sync/resume          set spec.paused (RBAC: patch)
+  GET  /healthz, /readyz, /metrics
+
+The sync routes act on --schedule, or on ?schedule=NAME in its namespace. They take a
+Kubernetes bearer token, checked with a TokenReview and a SubjectAccessReview, and set
+spec.paused by server-side apply as the field manager slotsync-api.
+
+Answers of the slots and dates routes are cached (--cache-size entries) and dropped
+when the sync worker commits a new snapshot of that product and date, which Postgres
+notifies; while that notification channel is down the cache is off.
+
+It reads the cluster from the in-cluster config or $KUBECONFIG.
+
+Environment:
+  DATABASE_URL   the Postgres URL (required)`,
+		Example: `  DATABASE_URL=postgres://localhost/slotsync slotsync api --schedule default/sample
+  curl 'http://127.0.0.1:8080/api/v1/experience/14/slots?date=2026-12-01'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			log := logr.FromContextOrDiscard(ctx)
+			ctrl.SetLogger(log)
+			dbURL, err := envSecret("DATABASE_URL")
+			if err != nil {
+				return err
+			}
+			ns, name, ok := strings.Cut(schedule, "/")
+			if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+				return fmt.Errorf("--schedule %q: want namespace/name of a SyncSchedule, e.g. default/sample", schedule)
+			}
+			loc, err := time.LoadLocation(timezone)
+			if err != nil {
+				return fmt.Errorf("--timezone %q: %w", timezone, err)
+			}
+			if cacheSize < 0 {
+				return fmt.Errorf("--cache-size %d: want 0 (off) or more", cacheSize)
+			}
+			if requestTimeout <= 0 || queryTimeout <= 0 {
+				return fmt.Errorf("--request-timeout and --query-timeout must be positive")
+			}
+
+			cfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("find the cluster: %w", err)
+			}
+			// Every sync request costs two reviews; the defaults (5/s) would queue them.
+			cfg.QPS, cfg.Burst = 50, 100
+			scheme := runtime.NewScheme()
+			if err := inventoryv1alpha1.AddToScheme(scheme); err != nil {
+				return err
+			}
+			kube, err := client.New(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				return fmt.Errorf("create Kubernetes client: %w", err)
+			}
+			reviews, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return fmt.Errorf("create Kubernetes clientset: %w", err)
+			}
+
+			if migrate {
+				if err := store.Migrate(ctx, dbURL); err != nil {
+					return err
+				}
+			}
+			db, err := store.Open(ctx, dbURL)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+
+			srv, err := api.New(api.Config{
+				Store:          db,
+				Kube:           kube,
+				Reviews:        reviews,
+				Schedule:       types.NamespacedName{Namespace: ns, Name: name},
+				Location:       loc,
+				CacheSize:      cacheSize,
+				RequestTimeout: requestTimeout,
+				QueryTimeout:   queryTimeout,
+			})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", listen, err)
+			}
+			return srv.Serve(ctx, ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", ":8080", "address to serve on")
+	f.StringVar(&schedule, "schedule", "", "namespace/name of the SyncSchedule the sync routes act on (required)")
+	f.StringVar(&timezone, "timezone", "UTC", "IANA time zone whose calendar defines today for the dates route")
+	f.IntVar(&cacheSize, "cache-size", api.DefaultCacheSize, "slots and dates answers kept in the read cache (0: no cache)")
+	f.DurationVar(&requestTimeout, "request-timeout", api.DefaultRequestTimeout, "time limit of a whole request")
+	f.DurationVar(&queryTimeout, "query-timeout", api.DefaultQueryTimeout, "time limit of one database query")
+	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first")
+	_ = cmd.MarkFlagRequired("schedule")
+	return cmd
+}

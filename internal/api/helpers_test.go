@@ -1,0 +1,375 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/slotsync/slotsync/internal/api"
+	"github.com/slotsync/slotsync/internal/partner"
+	"github.com/slotsync/slotsync/internal/partnersim"
+	"github.com/slotsync/slotsync/internal/store"
+	"github.com/slotsync/slotsync/internal/syncer"
+)
+
+const simKey = "test-key"
+
+// start is a Monday; the simulator sells nothing before the UTC date of its clock.
+var start = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+
+// simClock is the simulator's, the worker's and the API's clock, moved by the test.
+type simClock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *simClock { c := &simClock{}; c.set(t); return c }
+func (c *simClock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *simClock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
+
+// options of an apiEnv; zero values take test defaults.
+type options struct {
+	dbURL        string // default: a fresh database on the shared server
+	cacheSize    int    // default 100; negative: 0 (off)
+	queryTimeout time.Duration
+	location     *time.Location
+	kube         client.Client
+	reviews      kubernetes.Interface
+	schedule     types.NamespacedName
+}
+
+// apiEnv is the API served over real HTTP on a real database that the real
+// worker fills from the simulator.
+type apiEnv struct {
+	t      *testing.T
+	sim    *partnersim.Server
+	simURL string
+	clock  *simClock
+	db     *store.Store // the worker's pool; the API has its own
+	url    string
+	client *http.Client
+	logs   *logSink
+}
+
+func newAPIEnv(t *testing.T, o options) *apiEnv {
+	t.Helper()
+	e := &apiEnv{t: t, clock: newClock(start), client: &http.Client{Timeout: 30 * time.Second}, logs: &logSink{}}
+	e.sim = partnersim.New(partnersim.Config{Seed: 7, Limit: -1, Keys: []string{simKey}, Now: e.clock.now})
+	t.Cleanup(e.sim.Close)
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := &http.Server{Handler: e.sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = simSrv.Serve(simLn) }()
+	t.Cleanup(func() { _ = simSrv.Close() })
+	e.simURL = "http://" + simLn.Addr().String()
+
+	if o.dbURL == "" {
+		o.dbURL = newDatabase(t)
+	}
+	ctx := context.Background()
+	if e.db, err = store.Open(ctx, o.dbURL); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.db.Close)
+	apiDB, err := store.Open(ctx, o.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(apiDB.Close)
+
+	switch {
+	case o.cacheSize == 0:
+		o.cacheSize = 100
+	case o.cacheSize < 0:
+		o.cacheSize = 0
+	}
+	srv, err := api.New(api.Config{
+		Store: apiDB, Kube: o.kube, Reviews: o.reviews, Schedule: o.schedule,
+		CacheSize: o.cacheSize, QueryTimeout: o.queryTimeout, Location: o.location, Now: e.clock.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.url = "http://" + ln.Addr().String()
+	sctx, stop := context.WithCancel(logr.NewContext(ctx, e.logs.logger()))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after its context ended, want nil", err)
+		}
+	})
+	return e
+}
+
+// sync runs the real worker over days from..to of products, at the clock's time.
+func (e *apiEnv) sync(products []int64, from, to int) {
+	e.t.Helper()
+	c, err := partner.New(e.simURL, simKey, partner.WithRetry(3, time.Millisecond, 5*time.Millisecond), partner.WithTimeout(5*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w := &syncer.Worker{Fetcher: c, Writer: e.db}
+	sum, err := w.Run(context.Background(), syncer.Config{Products: products, FromDay: from, ToDay: to, ShardCount: 1, Now: e.clock.now})
+	if err != nil {
+		e.t.Fatalf("sync %v days %d..%d: %v (%s)", products, from, to, err, sum.Line())
+	}
+}
+
+// response is an answer of the API, already checked against the OpenAPI document.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// errorMessage is the message of a JSON error answer; it fails the test on
+// anything else.
+func (r response) errorMessage(t *testing.T) string {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error answer has Content-Type %q, want application/json", ct)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(r.body, &e); err != nil || len(e) != 1 {
+		t.Fatalf("error answer %s is not {\"error\": ...}", r.body)
+	}
+	msg, _ := e["error"].(string)
+	if msg == "" {
+		t.Fatalf("error answer %s has no message", r.body)
+	}
+	return msg
+}
+
+func (e *apiEnv) get(path string) response { return e.do(http.MethodGet, path, "") }
+
+// do sends a request with an optional bearer token and checks the answer
+// against the OpenAPI document.
+func (e *apiEnv) do(method, path, token string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(req)
+}
+
+func (e *apiEnv) send(req *http.Request) response {
+	e.t.Helper()
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := response{status: resp.StatusCode, header: resp.Header, body: body}
+	checkOpenAPI(e.t, req, r)
+	return r
+}
+
+var openAPI struct {
+	once   sync.Once
+	router routers.Router
+	err    error
+}
+
+// checkOpenAPI validates an answer (status, headers, body) against the
+// embedded OpenAPI 3.1 document. Answers of paths or methods the document does
+// not have must be the JSON 404 and 405 of unknown routes.
+func checkOpenAPI(t *testing.T, req *http.Request, r response) {
+	t.Helper()
+	openAPI.once.Do(func() {
+		ctx := context.Background()
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(api.OpenAPIDocument())
+		if err != nil {
+			openAPI.err = err
+			return
+		}
+		if openAPI.err = doc.Validate(ctx); openAPI.err != nil {
+			return
+		}
+		// The document's server is the in-cluster Service; match any host.
+		doc.Servers = nil
+		openAPI.router, openAPI.err = gorillamux.NewRouter(doc)
+	})
+	if openAPI.err != nil {
+		t.Fatalf("OpenAPI document: %v", openAPI.err)
+	}
+	route, params, err := openAPI.router.FindRoute(req)
+	if err != nil {
+		if r.status != http.StatusNotFound && r.status != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s answered %d but the OpenAPI document has no such operation: %v", req.Method, req.URL.Path, r.status, err)
+		}
+		return
+	}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+		Status:                 r.status,
+		Header:                 r.header,
+		Options:                opts,
+	}
+	in.SetBodyBytes(r.body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %s answered %d %s\nwhich the OpenAPI document does not allow: %v", req.Method, req.URL.RequestURI(), r.status, truncate(r.body), err)
+	}
+}
+
+func truncate(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "..."
+	}
+	return string(b)
+}
+
+// metric reads a sample of /metrics, e.g. `slotsync_api_cache_hits_total` or
+// `slotsync_api_requests_total{code="200",route="GET /healthz"}`; 0 when absent.
+func (e *apiEnv) metric(sample string) float64 {
+	e.t.Helper()
+	r := e.get("/metrics")
+	if r.status != http.StatusOK {
+		e.t.Fatalf("/metrics answered %d", r.status)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == sample {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				e.t.Fatalf("metric %s: %v", sample, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// eventually polls check until it returns nil, failing the test with its last
+// error after timeout.
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logSink keeps the lines a funcr logger writes.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *logSink) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.lines = append(s.lines, prefix+" "+args)
+	}, funcr.Options{Verbosity: 1})
+}
+
+func (s *logSink) all() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.lines, "\n")
+}
+
+// expectedDates is the simulator's truth for the dates route at the instant
+// at: each date from today through the same day two months later with a slot
+// with places left and a passenger type with places left in it, with the
+// lowest final price (ties: lowest original price, then slot and type).
+func expectedDates(sim *partnersim.Server, product int64, at time.Time) []api.AvailableDate {
+	today := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+	out := []api.AvailableDate{}
+	for d := today; !d.After(today.AddDate(0, 2, 0)); d = d.AddDate(0, 0, 1) {
+		var best *partner.PaxAvailability
+		var bestSlot string
+		for _, s := range sim.Inventory(product, d, at) {
+			if s.Remaining <= 0 {
+				continue
+			}
+			for _, p := range s.PaxAvailability {
+				if p.Remaining <= 0 {
+					continue
+				}
+				if best == nil || lessOffer(p, s.ProviderSlotID, *best, bestSlot) {
+					best, bestSlot = &p, s.ProviderSlotID
+				}
+			}
+		}
+		if best != nil {
+			out = append(out, api.AvailableDate{Date: d.Format(time.DateOnly), Price: api.DatePrice{
+				FinalPrice: best.Price.FinalPrice, OriginalPrice: best.Price.OriginalPrice, CurrencyCode: best.Price.CurrencyCode,
+			}})
+		}
+	}
+	return out
+}
+
+func lessOffer(a partner.PaxAvailability, aSlot string, b partner.PaxAvailability, bSlot string) bool {
+	if c := amount(a.Price.FinalPrice).Cmp(amount(b.Price.FinalPrice)); c != 0 {
+		return c < 0
+	}
+	if c := amount(a.Price.OriginalPrice).Cmp(amount(b.Price.OriginalPrice)); c != 0 {
+		return c < 0
+	}
+	if aSlot != bSlot {
+		return aSlot < bSlot
+	}
+	return a.Type < b.Type
+}
+
+func amount(d partner.Decimal) *big.Rat {
+	r, ok := new(big.Rat).SetString(string(d))
+	if !ok {
+		panic(errors.New("not a decimal: " + string(d)))
+	}
+	return r
+}

@@ -1,0 +1,203 @@
+// Package api serves slotsync's REST API inside the cluster: the slots and
+// available dates of a product read from Postgres through a read cache kept
+// coherent by the sync worker's notifications, and the paused state of a
+// SyncSchedule, which callers may change when Kubernetes RBAC lets them patch it.
+// The routes, parameters and answers are described by the embedded OpenAPI
+// document (OpenAPIDocument).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+// FieldManager is the server-side-apply field manager that owns spec.paused
+// once the API has paused or resumed a schedule. GitOps tools that leave fields
+// of other managers alone keep their hands off the pause.
+const FieldManager = "slotsync-api"
+
+// Defaults of Config.
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultQueryTimeout   = 3 * time.Second
+	DefaultCacheSize      = 10000
+)
+
+// HTTP server limits. A request is a short URL and a bearer token; nothing needs
+// more, and the caps keep slow or oversized clients from holding resources.
+const (
+	maxURLLength      = 2048
+	maxHeaderBytes    = 32 << 10
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// writeSlack lets a handler that used its whole request timeout still
+	// write its 503 before the server's write deadline cuts it off.
+	writeSlack      = 5 * time.Second
+	shutdownTimeout = 15 * time.Second
+	// readyTimeout bounds the database ping of /readyz, below the usual
+	// probe timeout of kubelets.
+	readyTimeout = 1 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store reads the inventory. Required.
+	Store *store.Store
+	// Kube reads SyncSchedules and applies spec.paused; Reviews checks callers'
+	// bearer tokens (TokenReview) and permissions (SubjectAccessReview). When
+	// either is nil the /api/v1/sync routes answer 503.
+	Kube    client.Client
+	Reviews kubernetes.Interface
+	// Schedule is the SyncSchedule the sync routes act on by default;
+	// ?schedule=name picks another one in its namespace.
+	Schedule types.NamespacedName
+	// Location is the time zone whose calendar says what today is for the dates
+	// route; nil means UTC.
+	Location *time.Location
+	// CacheSize is how many answers the read cache holds; 0 disables it.
+	CacheSize int
+	// RequestTimeout bounds a whole request; QueryTimeout one database query.
+	// Zero takes the defaults.
+	RequestTimeout time.Duration
+	QueryTimeout   time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the REST API. Its handler is safe for concurrent use.
+type Server struct {
+	store          *store.Store
+	kube           client.Client
+	reviews        kubernetes.Interface
+	schedule       types.NamespacedName
+	loc            *time.Location
+	requestTimeout time.Duration
+	queryTimeout   time.Duration
+	now            func() time.Time
+
+	cache   *cache
+	metrics *metrics
+	handler http.Handler
+}
+
+// New returns a Server for cfg. Its read cache serves nothing until
+// WatchSnapshots (or Serve, which runs it) listens for snapshots.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is required")
+	}
+	if cfg.CacheSize < 0 {
+		return nil, fmt.Errorf("api: cache size %d: want 0 (off) or more", cfg.CacheSize)
+	}
+	if cfg.RequestTimeout < 0 || cfg.QueryTimeout < 0 {
+		return nil, errors.New("api: timeouts must not be negative")
+	}
+	if (cfg.Kube != nil || cfg.Reviews != nil) && (cfg.Schedule.Namespace == "" || cfg.Schedule.Name == "") {
+		return nil, errors.New("api: Config.Schedule needs a namespace and a name")
+	}
+	s := &Server{
+		store:          cfg.Store,
+		kube:           cfg.Kube,
+		reviews:        cfg.Reviews,
+		schedule:       cfg.Schedule,
+		loc:            cfg.Location,
+		requestTimeout: cfg.RequestTimeout,
+		queryTimeout:   cfg.QueryTimeout,
+		now:            cfg.Now,
+		cache:          newCache(cfg.CacheSize),
+		metrics:        newMetrics(),
+	}
+	if s.loc == nil {
+		s.loc = time.UTC
+	}
+	if s.requestTimeout == 0 {
+		s.requestTimeout = DefaultRequestTimeout
+	}
+	if s.queryTimeout == 0 {
+		s.queryTimeout = DefaultQueryTimeout
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.handler = s.newHandler()
+	return s, nil
+}
+
+// Handler is the API's HTTP handler, with its request limits, logs and metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves the API on ln and keeps the read cache coherent until ctx is
+// done, then stops accepting requests and lets those in flight finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	log := logr.FromContextOrDiscard(ctx)
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      s.requestTimeout + writeSlack,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// Requests keep the logger but not the cancellation: a shutdown lets
+		// them finish.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:    stdlog.New(logWriter{log.WithName("http")}, "", 0),
+	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.WatchSnapshots(watchCtx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("serving the REST API", "address", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve the REST API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut the REST API down: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve the REST API: %w", err)
+	}
+	return nil
+}
+
+// logWriter sends net/http's own messages (TLS handshakes, panics) to logr.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(string(trimNewline(p)))
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	if n := len(p); n > 0 && p[n-1] == '\n' {
+		return p[:n-1]
+	}
+	return p
+}

@@ -1,0 +1,530 @@
+//go:build e2e
+
+package devenv_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/api"
+	"github.com/slotsync/slotsync/internal/devenv"
+	"github.com/slotsync/slotsync/internal/partner"
+	"github.com/slotsync/slotsync/internal/partnersim"
+)
+
+// step bounds every wait of the end-to-end run.
+const step = 3 * time.Minute
+
+type e2e struct {
+	t   *testing.T
+	env *devenv.Env
+	ctx context.Context
+}
+
+func repoRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for ; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if dir == filepath.Dir(dir) {
+			t.Fatal("no go.mod above the test")
+		}
+	}
+}
+
+// TestE2E drives `slotsync dev --fast` the way users do: kubectl and HTTP.
+func TestE2E(t *testing.T) {
+	root := repoRoot(t)
+	bin := filepath.Join(root, "bin", "slotsync")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s missing: run `make build` (make e2e does)", bin)
+	}
+	ctx := context.Background()
+	env, err := devenv.Start(ctx, devenv.Options{
+		Root: t.TempDir(), K8sBin: filepath.Join(root, "bin", "k8s"), Slotsync: bin, RepoRoot: root, Fast: true, Progress: testWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+	e := &e2e{t: t, env: env, ctx: ctx}
+	defer func() {
+		if t.Failed() {
+			t.Log(env.Logs())
+		}
+	}()
+	for _, s := range []struct {
+		name string
+		run  func()
+	}{
+		{"apply: Indexed Jobs run on the node and the schedule turns Ready", e.firstRun},
+		{"API answers equal the partner, before and after its inventory changes", e.answersEqualPartner},
+		{"pause and resume with kubectl", e.pauseWithKubectl},
+		{"pause and resume over REST, guarded by RBAC", e.pauseOverREST},
+		{"GitOps re-apply keeps a pause made through the API", e.reapplyKeepsPause},
+		{"manager killed mid-run: no second Job, the run completes", e.managerRestart},
+		{"fault burst: failed pairs reported, snapshots intact, next run heals", e.faultBurst},
+	} {
+		began := time.Now()
+		if !t.Run(s.name, func(t *testing.T) { e.t = t; s.run() }) {
+			return
+		}
+		t.Logf("%s: %.1fs", s.name, time.Since(began).Seconds())
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (e *e2e) kubectl(args ...string) string {
+	e.t.Helper()
+	out, err := e.env.Kubectl(e.ctx, nil, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(out)
+}
+
+func (e *e2e) eventually(what string, check func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(step)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: after %v: %v", what, step, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (e *e2e) schedule() *inventoryv1alpha1.SyncSchedule {
+	e.t.Helper()
+	var ss inventoryv1alpha1.SyncSchedule
+	if err := e.env.Client.Get(e.ctx, client.ObjectKey{Namespace: devenv.Namespace, Name: devenv.ScheduleName}, &ss); err != nil {
+		e.t.Fatal(err)
+	}
+	return &ss
+}
+
+func (e *e2e) jobs() []batchv1.Job {
+	e.t.Helper()
+	var list batchv1.JobList
+	if err := e.env.Client.List(e.ctx, &list, client.InNamespace(devenv.Namespace), client.MatchingLabels{inventoryv1alpha1.LabelSchedule: devenv.ScheduleName}); err != nil {
+		e.t.Fatal(err)
+	}
+	return list.Items
+}
+
+func (e *e2e) condition(t string) *metav1.Condition {
+	return apimeta.FindStatusCondition(e.schedule().Status.Conditions, t)
+}
+
+func (e *e2e) firstRun() {
+	e.kubectl("wait", "--for=condition=Ready", "ss/"+devenv.ScheduleName, "--timeout=180s")
+	var pods corev1.PodList
+	if err := e.env.Client.List(e.ctx, &pods, client.InNamespace(devenv.Namespace), client.HasLabels{inventoryv1alpha1.LabelSchedule}); err != nil {
+		e.t.Fatal(err)
+	}
+	perJob := map[string]int{}
+	succeeded := 0
+	for _, p := range pods.Items {
+		if p.Spec.NodeName != "localnode" {
+			e.t.Errorf("pod %s ran on %q, not the local node", p.Name, p.Spec.NodeName)
+		}
+		perJob[p.Labels[batchv1.JobNameLabel]]++
+		if p.Status.Phase == corev1.PodSucceeded {
+			succeeded++
+		}
+	}
+	if succeeded == 0 {
+		e.t.Fatal("no sync pod succeeded")
+	}
+	for job, n := range perJob {
+		if n < 2 {
+			e.t.Errorf("Job %s has %d pods, want one per shard (2)", job, n)
+		}
+	}
+	ss := e.schedule()
+	for _, w := range ss.Status.Windows {
+		if w.LastRun == nil || w.LastRun.Result != inventoryv1alpha1.RunSucceeded || w.LastRun.Requests == 0 || w.LastSuccessfulTime == nil {
+			e.t.Errorf("window %s status %+v: want a successful run with its counts from the pods", w.Name, w.LastRun)
+		}
+	}
+	out := e.kubectl("get", "ss")
+	if !strings.Contains(out, devenv.ScheduleName) || !strings.Contains(out, "True") {
+		e.t.Errorf("kubectl get ss:\n%s", out)
+	}
+	// kubectl logs reaches the node's log endpoint.
+	logs := e.kubectl("logs", pods.Items[0].Name)
+	if !strings.Contains(logs, "synced") {
+		e.t.Errorf("kubectl logs %s: %q", pods.Items[0].Name, logs)
+	}
+}
+
+func (e *e2e) get(url string, token string, into any) int {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(e.ctx, http.MethodGet, url, nil)
+	return e.do(req, token, into)
+}
+
+func (e *e2e) do(req *http.Request, token string, into any) int {
+	e.t.Helper()
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if into != nil && resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, into); err != nil {
+			e.t.Fatalf("%s %s: %v: %s", req.Method, req.URL, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+// truthAt is the partner's answer as it was when a snapshot was taken. The worker
+// records syncedAt just after the fetch, so the fetch saw the simulator a moment
+// earlier: either instant is a faithful mirror.
+func (e *e2e) truthAt(product int64, date time.Time, syncedAt time.Time) [][]partner.Slot {
+	return [][]partner.Slot{
+		e.env.Sim.Inventory(product, date, e.env.SimTime(syncedAt)),
+		e.env.Sim.Inventory(product, date, e.env.SimTime(syncedAt.Add(-2*time.Second))),
+	}
+}
+
+// compareWithPartner checks the slots and dates answers for products 14 and 15 over
+// the synced month against the simulator.
+func (e *e2e) compareWithPartner() {
+	e.t.Helper()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, product := range []int64{14, 15} {
+		var dates api.DatesResponse
+		if code := e.get(fmt.Sprintf("%s/api/v1/experience/%d/dates", e.env.APIURL, product), "", &dates); code != http.StatusOK {
+			e.t.Fatalf("dates of %d: HTTP %d", product, code)
+		}
+		offered := map[string]api.AvailableDate{}
+		for _, d := range dates.Dates {
+			offered[d.Date] = d
+		}
+		for day := 0; day < 30; day++ {
+			date := today.AddDate(0, 0, day)
+			var slots api.SlotsResponse
+			url := fmt.Sprintf("%s/api/v1/experience/%d/slots?date=%s", e.env.APIURL, product, date.Format(time.DateOnly))
+			if code := e.get(url, "", &slots); code != http.StatusOK {
+				e.t.Fatalf("GET %s: HTTP %d", url, code)
+			}
+			if slots.SyncedAt == nil {
+				e.t.Fatalf("product %d on %s was never synced", product, date.Format(time.DateOnly))
+			}
+			match := false
+			for _, want := range e.truthAt(product, date, *slots.SyncedAt) {
+				if reflect.DeepEqual(nonNil(want), nonNil(slots.Slots)) {
+					match = true
+					if d, ok := offered[date.Format(time.DateOnly)]; ok != (cheapest(want) != "") || (ok && d.Price.FinalPrice != cheapest(want)) {
+						e.t.Errorf("dates answer for %d on %s is %+v, lowest available price in its slots is %q", product, date.Format(time.DateOnly), d, cheapest(want))
+					}
+				}
+			}
+			if !match {
+				e.t.Fatalf("slots of %d on %s differ from the partner at %s:\n got %+v", product, date.Format(time.DateOnly), slots.SyncedAt, slots.Slots)
+			}
+		}
+	}
+}
+
+func nonNil(s []partner.Slot) []partner.Slot {
+	if s == nil {
+		return []partner.Slot{}
+	}
+	return s
+}
+
+// cheapest is the lowest final price among passenger types with places left.
+func cheapest(slots []partner.Slot) partner.Decimal {
+	var best partner.Decimal
+	var bestCents float64 = -1
+	for _, s := range slots {
+		if s.Remaining <= 0 {
+			continue
+		}
+		for _, p := range s.PaxAvailability {
+			var v float64 // comparison only; the answer is compared as text
+			fmt.Sscan(string(p.Price.FinalPrice), &v)
+			if p.Remaining > 0 && (bestCents < 0 || v < bestCents) {
+				best, bestCents = p.Price.FinalPrice, v
+			}
+		}
+	}
+	return best
+}
+
+// requestRun asks for a manual run of every window, as a user would.
+func (e *e2e) requestRun() {
+	e.kubectl("annotate", "ss", devenv.ScheduleName, "--overwrite", inventoryv1alpha1.AnnotationRequestedAt+"="+time.Now().Format(time.RFC3339Nano))
+}
+
+func (e *e2e) setPaused(paused bool) {
+	e.kubectl("patch", "ss", devenv.ScheduleName, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"paused":%t}}`, paused))
+}
+
+// quiet pauses the schedule and waits for its Jobs to finish or be suspended, so the
+// database holds still while it is compared.
+func (e *e2e) quiet() {
+	e.setPaused(true)
+	e.eventually("no Job running", func() error {
+		for _, j := range e.jobs() {
+			if j.Status.Active > 0 {
+				return fmt.Errorf("Job %s has %d active pods", j.Name, j.Status.Active)
+			}
+		}
+		return nil
+	})
+}
+
+func (e *e2e) answersEqualPartner() {
+	e.quiet()
+	e.compareWithPartner()
+	// The partner's inventory moves on (60x faster), the next runs pick it up.
+	before := e.schedule().Status.LastSyncTime.DeepCopy()
+	e.setPaused(false)
+	// The month window runs every 24 scaled minutes: ask for a run of every window now.
+	e.requestRun()
+	e.eventually("a later successful run of every window", func() error {
+		ss := e.schedule()
+		for _, w := range ss.Status.Windows {
+			if w.LastSuccessfulTime == nil || !w.LastSuccessfulTime.After(before.Time) {
+				return fmt.Errorf("window %s last succeeded at %v", w.Name, w.LastSuccessfulTime)
+			}
+		}
+		return nil
+	})
+	e.quiet()
+	e.compareWithPartner()
+	e.setPaused(false)
+}
+
+func (e *e2e) pauseWithKubectl() {
+	e.setPaused(true)
+	e.eventually("Paused=True and every unfinished Job suspended", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionPaused); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Paused condition %+v", c)
+		}
+		for _, j := range e.jobs() {
+			if j.Status.CompletionTime == nil && !isFailed(&j) && (j.Spec.Suspend == nil || !*j.Spec.Suspend) {
+				return fmt.Errorf("Job %s is not suspended", j.Name)
+			}
+		}
+		return nil
+	})
+	count := len(e.jobs())
+	time.Sleep(20 * time.Second) // longer than the today window's 15s interval
+	if got := len(e.jobs()); got != count {
+		e.t.Fatalf("%d Jobs after 20s paused, want %d: paused schedules start nothing", got, count)
+	}
+	e.setPaused(false)
+	e.eventually("a new Job after resume", func() error {
+		if got := len(e.jobs()); got <= count {
+			return fmt.Errorf("%d Jobs", got)
+		}
+		return nil
+	})
+}
+
+func isFailed(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// token makes a ServiceAccount, optionally allowed to patch SyncSchedules, and returns
+// a token for it.
+func (e *e2e) token(name string, allowed bool) string {
+	e.t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace}}
+	if err := e.env.Client.Create(e.ctx, sa); err != nil {
+		e.t.Fatal(err)
+	}
+	if allowed {
+		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "patch"},
+		}}}
+		binding := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: devenv.Namespace}},
+		}
+		for _, o := range []client.Object{role, binding} {
+			if err := e.env.Client.Create(e.ctx, o); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+	return strings.TrimSpace(e.kubectl("create", "token", name, "-n", devenv.Namespace))
+}
+
+func (e *e2e) post(path, token string) int {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(e.ctx, http.MethodPost, e.env.APIURL+path, nil)
+	return e.do(req, token, nil)
+}
+
+func (e *e2e) pauseOverREST() {
+	allowed, denied := e.token("pauser", true), e.token("bystander", false)
+	if code := e.post("/api/v1/sync/pause", denied); code != http.StatusForbidden {
+		e.t.Fatalf("pause with a token RBAC does not allow: HTTP %d, want 403", code)
+	}
+	if code := e.post("/api/v1/sync/pause", ""); code != http.StatusUnauthorized {
+		e.t.Fatalf("pause without a token: HTTP %d, want 401", code)
+	}
+	if e.schedule().Spec.Paused {
+		e.t.Fatal("a refused pause paused the schedule")
+	}
+	if code := e.post("/api/v1/sync/pause", allowed); code != http.StatusOK {
+		e.t.Fatalf("pause with an allowed token: HTTP %d, want 200", code)
+	}
+	if !e.schedule().Spec.Paused {
+		e.t.Fatal("REST pause did not set spec.paused")
+	}
+	if code := e.post("/api/v1/sync/resume", allowed); code != http.StatusOK || e.schedule().Spec.Paused {
+		e.t.Fatalf("resume: HTTP %d, paused %t", code, e.schedule().Spec.Paused)
+	}
+}
+
+func (e *e2e) reapplyKeepsPause() {
+	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace))
+	if code := e.post("/api/v1/sync/pause", allowed); code != http.StatusOK {
+		e.t.Fatalf("pause: HTTP %d", code)
+	}
+	doc, err := e.env.SampleYAML()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.env.Kubectl(e.ctx, doc, "apply", "-f", "-"); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.env.Kubectl(e.ctx, doc, "apply", "--server-side", "--field-manager=argocd-controller", "-f", "-"); err != nil {
+		e.t.Fatal(err)
+	}
+	if !e.schedule().Spec.Paused {
+		e.t.Fatal("re-applying the original YAML undid the pause made through the API")
+	}
+	if code := e.post("/api/v1/sync/resume", allowed); code != http.StatusOK {
+		e.t.Fatalf("resume: HTTP %d", code)
+	}
+}
+
+func (e *e2e) managerRestart() {
+	var running batchv1.Job
+	e.eventually("an active Job", func() error {
+		for _, j := range e.jobs() {
+			if j.Status.Active > 0 {
+				running = j
+				return nil
+			}
+		}
+		return fmt.Errorf("none of %d Jobs is active", len(e.jobs()))
+	})
+	before := map[string]bool{}
+	for _, j := range e.jobs() {
+		before[j.Name] = true
+	}
+	if err := e.env.RestartManager(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.eventually("the interrupted run completes, and a new run starts under the restarted manager", func() error {
+		fresh, done := false, false
+		for _, j := range e.jobs() {
+			fresh = fresh || !before[j.Name]
+			done = done || (j.Name == running.Name && j.Status.CompletionTime != nil)
+		}
+		if !fresh || !done {
+			return fmt.Errorf("new Job: %t, %s complete: %t", fresh, running.Name, done)
+		}
+		return nil
+	})
+	seen := map[string]string{}
+	for _, j := range e.jobs() {
+		run := j.Labels[inventoryv1alpha1.LabelWindow] + "@" + j.Labels[inventoryv1alpha1.LabelScheduledAt] + "#" + j.Labels["inventory.slotsync.io/request"]
+		if other, dup := seen[run]; dup {
+			e.t.Fatalf("Jobs %s and %s run the same scheduled run %s", other, j.Name, run)
+		}
+		seen[run] = j.Name
+	}
+	e.kubectl("wait", "--for=condition=Ready", "ss/"+devenv.ScheduleName, "--timeout=180s")
+}
+
+func (e *e2e) faultBurst() {
+	e.quiet()
+	date := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 2)
+	url := fmt.Sprintf("%s/api/v1/experience/14/slots?date=%s", e.env.APIURL, date.Format(time.DateOnly))
+	var before api.SlotsResponse
+	e.get(url, "", &before)
+
+	// A 429 storm, then every answer a 5xx: retries run out and pairs fail.
+	if err := e.env.Sim.SetFaults(partnersim.Faults{ErrorRate: 1, Storm429Until: time.Now().Add(2 * time.Second)}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPaused(false)
+	e.requestRun()
+	e.eventually("Degraded with failed pairs", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Degraded %+v", c)
+		}
+		for _, w := range e.schedule().Status.Windows {
+			if w.LastRun != nil && w.LastRun.PairsFailed > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no window reports failed pairs")
+	})
+	var during api.SlotsResponse
+	e.get(url, "", &during)
+	if during.SyncedAt != nil && during.SyncedAt.Equal(*before.SyncedAt) && !reflect.DeepEqual(during.Slots, before.Slots) {
+		e.t.Fatal("a snapshot changed without a new sync")
+	}
+	if err := e.env.Sim.SetFaults(partnersim.Faults{}); err != nil {
+		e.t.Fatal(err)
+	}
+	// The month window runs every 24 scaled minutes: ask for a run of every window now.
+	e.requestRun()
+	e.eventually("Ready again after the faults clear", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	e.quiet()
+	e.compareWithPartner()
+}

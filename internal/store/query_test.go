@@ -1,0 +1,144 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/slotsync/slotsync/internal/partner"
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+// on moves an answer to another date, as the partner would send it for that date.
+func on(date time.Time, slots []partner.Slot) []partner.Slot {
+	for i := range slots {
+		slots[i].StartDate = date.Format(time.DateOnly)
+	}
+	return slots
+}
+
+func TestAvailableDates(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	s, _ := newStore(t)
+	d := func(n int) time.Time { return day.AddDate(0, 0, n) }
+
+	if _, err := s.AvailableDates(ctx, product, d(0), d(30)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a product never synced: %v, want ErrNotFound", err)
+	}
+
+	answers := map[int][]partner.Slot{
+		// The cheapest offer, the infant's, has no places left; the next is the child's.
+		0: {slot("a", "09:00", 4,
+			pax("ADULT", 4, "30.00", "30.00", ""),
+			pax("CHILD", 4, "18.50", "20.00", "1.50"),
+			pax("INFANT", 0, "0", "0", ""))},
+		// The cheaper slot is sold out as a whole, though its pax rows say otherwise.
+		1: {slot("a", "09:00", 0, pax("ADULT", 2, "5.00", "5.00", "")),
+			slot("b", "10:00", 1, pax("ADULT", 1, "12.50", "12.50", ""))},
+		// Synced, without slots.
+		2: {},
+		// Every slot sold out.
+		3: {slot("a", "09:00", 0, pax("ADULT", 0, "9.00", "9.00", ""))},
+		// Numerically lowest, not textually: "100.00" < "9.90" as text.
+		4: {slot("a", "09:00", 3, pax("ADULT", 3, "100.00", "100.00", "")),
+			slot("b", "11:00", 3, pax("ADULT", 3, "9.90", "11.00", "1.10"))},
+		// Equal final prices: the lower original price wins, whatever the slot order.
+		5: {slot("z", "08:00", 3, pax("ADULT", 3, "7.00", "9.00", "2.00")),
+			slot("a", "09:00", 3, pax("ADULT", 3, "7.00", "8.00", "1.00"))},
+		// Outside the asked range.
+		40: {slot("a", "09:00", 3, pax("ADULT", 3, "1.00", "1.00", ""))},
+	}
+	for n, a := range answers {
+		if _, err := s.WriteSnapshot(ctx, product, d(n), on(d(n), a), instant(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another product's cheaper offers do not count.
+	if _, err := s.WriteSnapshot(ctx, product+1, d(0), on(d(0), []partner.Slot{slot("a", "09:00", 3, pax("ADULT", 3, "0.50", "0.50", ""))}), instant(0)); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.AvailableDates(ctx, product, d(0), d(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.DatePrice{
+		{Date: "2026-12-01", FinalPrice: "18.50", OriginalPrice: "20.00", CurrencyCode: "EUR"},
+		{Date: "2026-12-02", FinalPrice: "12.50", OriginalPrice: "12.50", CurrencyCode: "EUR"},
+		{Date: "2026-12-05", FinalPrice: "9.90", OriginalPrice: "11.00", CurrencyCode: "EUR"},
+		{Date: "2026-12-06", FinalPrice: "7.00", OriginalPrice: "8.00", CurrencyCode: "EUR"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AvailableDates =\n%+v\nwant\n%+v", got, want)
+	}
+
+	// Both ends are inclusive.
+	got, err = s.AvailableDates(ctx, product, d(1), d(1))
+	if err != nil || len(got) != 1 || got[0].Date != "2026-12-02" {
+		t.Errorf("AvailableDates of one day = %+v, %v", got, err)
+	}
+	// A known product without availability in the range has no dates, not nil.
+	got, err = s.AvailableDates(ctx, product, d(2), d(3))
+	if err != nil || got == nil || len(got) != 0 {
+		t.Errorf("AvailableDates without availability = %#v, %v; want an empty list", got, err)
+	}
+}
+
+// TestAvailableDatesUsesItsIndex checks that the query is answered from
+// slot_pax_available_price_idx. The tables of a test are too small for the
+// planner to prefer any index, so the database switches sequential scans off,
+// and the index's scan count must move.
+func TestAvailableDatesUsesItsIndex(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	s, url := newStore(t)
+	if _, err := s.WriteSnapshot(ctx, product, day, nil, instant(0)); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var db string
+	if err := admin.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{db}.Sanitize()+" SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	scans := func() int64 {
+		t.Helper()
+		var n int64
+		err := admin.QueryRow(ctx, `SELECT coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_indexes
+WHERE indexrelname = 'slot_pax_available_price_idx'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := scans()
+
+	// A new pool: its sessions start with the database's new setting.
+	s2, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.AvailableDates(ctx, product, day, day.AddDate(0, 2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// A session flushes its statistics when it ends, an idle one only every 10 s.
+	s2.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for scans() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("AvailableDates did not scan slot_pax_available_price_idx")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
