@@ -143,6 +143,27 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 	}
 }
 
+func TestMissedRunsAfterDowntimeRunOnce(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
+	})
+	first := h.waitJobs(t, "sample", 1, nil)
+	h.finish(t, &first[0], true, map[string]any{"pairsOK": 1})
+	// Two hours without a reconcile (a controller outage) miss eight runs: one runs.
+	h.advance(t, "sample", 2*time.Hour)
+	jobs := h.waitJobs(t, "sample", 1, active)
+	due := t0.Add(2 * time.Hour).Truncate(15 * time.Minute)
+	if jobs[0].Name != inventoryv1alpha1.JobName("sample", "today", due) {
+		t.Errorf("catch-up Job %s, want the latest due run %s", jobs[0].Name, inventoryv1alpha1.JobName("sample", "today", due))
+	}
+	h.advance(t, "sample", time.Second)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, "")
+	if got := len(h.jobs(t, "sample")); got != 2 {
+		t.Errorf("%d Jobs after the outage, want the first run and one catch-up run", got)
+	}
+}
+
 func TestPauseSuspendsAndResumeLifts(t *testing.T) {
 	h := start(t, t0)
 	h.schedule(t, "sample")

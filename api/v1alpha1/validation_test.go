@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,87 +16,23 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/kubetest"
 )
 
 const crdDir = "../../config/crd/bases"
 
-// The API server is started by the first test that needs it, so the pure tests
-// of this package run (and fail) on their own merits without one, and stopped
-// by TestMain after all tests.
-var (
-	envOnce   sync.Once
-	testEnv   *envtest.Environment
-	k8sClient client.Client
-	envErr    error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if testEnv != nil {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 // apiServer returns a client of a real kube-apiserver with the CRDs of
-// config/crd/bases installed. It fails the test, never skips it, when the
-// binaries are missing: a schema that was not checked must not look green.
+// config/crd/bases installed, started by the first test that needs it so that the
+// pure tests of this package run on their own merits.
 func apiServer(t *testing.T) client.Client {
 	t.Helper()
-	envOnce.Do(func() {
-		if envErr = checkAssets(os.Getenv("KUBEBUILDER_ASSETS")); envErr != nil {
-			return
-		}
-		scheme := runtime.NewScheme()
-		if envErr = inventoryv1alpha1.AddToScheme(scheme); envErr != nil {
-			return
-		}
-		if envErr = corev1.AddToScheme(scheme); envErr != nil {
-			return
-		}
-		testEnv = &envtest.Environment{
-			CRDDirectoryPaths:     []string{crdDir},
-			ErrorIfCRDPathMissing: true,
-			Scheme:                scheme,
-			// The machines that run this are small and often busy compiling.
-			ControlPlaneStartTimeout: 2 * time.Minute,
-		}
-		cfg, err := testEnv.Start()
-		if err != nil {
-			envErr = fmt.Errorf("start envtest: %w", err)
-			return
-		}
-		k8sClient, envErr = client.New(cfg, client.Options{Scheme: scheme})
-	})
-	if envErr != nil {
-		t.Fatal(envErr)
-	}
-	return k8sClient
-}
-
-func checkAssets(dir string) error {
-	const hint = "run `make envtest-assets` and set KUBEBUILDER_ASSETS=$(pwd)/bin/k8s (make test does both)"
-	if dir == "" {
-		return fmt.Errorf("KUBEBUILDER_ASSETS is not set: %s", hint)
-	}
-	for _, bin := range []string{"etcd", "kube-apiserver"} {
-		info, err := os.Stat(filepath.Join(dir, bin))
-		if err != nil {
-			return fmt.Errorf("envtest binary %s missing in KUBEBUILDER_ASSETS=%s: %s", bin, dir, hint)
-		}
-		if info.Mode()&0o111 == 0 {
-			return fmt.Errorf("envtest binary %s in %s is not executable: %s", bin, dir, hint)
-		}
-	}
-	return nil
+	return kubetest.Start(t).Client
 }
 
 // newNamespace creates a namespace of the test's own.

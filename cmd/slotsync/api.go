@@ -16,7 +16,6 @@ import (
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/api"
-	"github.com/slotsync/slotsync/internal/store"
 )
 
 func newAPICmd() *cobra.Command {
@@ -97,12 +96,7 @@ Environment:
 				return fmt.Errorf("create Kubernetes clientset: %w", err)
 			}
 
-			if migrate {
-				if err := store.Migrate(ctx, dbURL); err != nil {
-					return err
-				}
-			}
-			db, err := store.Open(ctx, dbURL)
+			db, err := openStore(ctx, dbURL, migrate)
 			if err != nil {
 				return err
 			}

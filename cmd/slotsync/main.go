@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/slotsync/slotsync/internal/store"
 )
 
 func main() {
@@ -56,4 +58,14 @@ func envSecret(name string) (string, error) {
 		return "", fmt.Errorf("environment variable %s is not set", name)
 	}
 	return v, nil
+}
+
+// openStore connects to Postgres, first applying pending migrations when asked.
+func openStore(ctx context.Context, databaseURL string, migrate bool) (*store.Store, error) {
+	if migrate {
+		if err := store.Migrate(ctx, databaseURL); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(ctx, databaseURL)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/ratelimit"
-	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
 )
 
@@ -84,12 +83,7 @@ Environment:
 				return fmt.Errorf("--products: want at least one product id")
 			}
 
-			if migrate {
-				if err := store.Migrate(ctx, dbURL); err != nil {
-					return err
-				}
-			}
-			db, err := store.Open(ctx, dbURL)
+			db, err := openStore(ctx, dbURL, migrate)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/slotsync/slotsync/internal/kubetest"
 	"io"
 	"math/big"
 	"net"
@@ -288,17 +289,7 @@ func (e *apiEnv) metric(sample string) float64 {
 // error after timeout.
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	kubetest.Eventually(t, timeout, check)
 }
 
 // logSink keeps the lines a funcr logger writes.

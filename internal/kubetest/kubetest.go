@@ -46,12 +46,18 @@ var shared struct {
 func Main(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the package's API server if a test started one; for a TestMain that
+// also needs other servers (see pgtest.Main).
+func Stop() {
 	if shared.env != nil {
 		if err := shared.env.env.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
 		}
 	}
-	os.Exit(code)
 }
 
 // Start returns the package's API server, starting it on first use.

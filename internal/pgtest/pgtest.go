@@ -36,8 +36,8 @@ var shared struct {
 }
 
 // Main runs the package's tests and then stops the package's server, if a test
-// started one. Call it from TestMain.
-func Main(m *testing.M) {
+// started one, and runs also (e.g. kubetest.Stop). Call it from TestMain.
+func Main(m *testing.M, also ...func()) {
 	shared.Lock()
 	shared.main = true
 	shared.Unlock()
@@ -49,6 +49,9 @@ func Main(m *testing.M) {
 		shared.server.Stop()
 	}
 	shared.Unlock()
+	for _, f := range also {
+		f()
+	}
 	os.Exit(code)
 }
 
