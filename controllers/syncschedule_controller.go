@@ -54,6 +54,10 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	logger := log.FromContext(ctx)
 	var ss inventoryv1alpha1.SyncSchedule
 	if err := r.Get(ctx, req.NamespacedName, &ss); err != nil {
+		if apierrors.IsNotFound(err) {
+			dataAge.forget(req.Namespace, req.Name)
+			budgetDemand.DeleteLabelValues(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	reconcileTotal.Inc()
@@ -346,9 +350,36 @@ func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 		// A sibling's products change the budget shared through the same key.
 		Watches(&inventoryv1alpha1.SyncSchedule{}, handler.EnqueueRequestsFromMapFunc(r.siblingsOnKey),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A pod that cannot start changes no Job status: watch for it directly.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(scheduleOfPod),
+			builder.WithPredicates(predicate.NewPredicateFuncs(podBlocked))).
 		Named("syncschedule").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Complete(r)
+}
+
+func scheduleOfPod(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[inventoryv1alpha1.LabelSchedule]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+func podBlocked(o client.Object) bool {
+	pod, ok := o.(*corev1.Pod)
+	return ok && blockedReason(pod) != ""
+}
+
+// blockedReason is why a pod cannot start: the kubelet reports a missing Secret or
+// key as CreateContainerConfigError, naming the Secret, never its data.
+func blockedReason(pod *corev1.Pod) string {
+	for _, cs := range append(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil && w.Reason == "CreateContainerConfigError" {
+			return w.Message
+		}
+	}
+	return ""
 }
 
 func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Object) []reconcile.Request {

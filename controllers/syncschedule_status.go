@@ -38,6 +38,7 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	var degraded []string
 	degradedReason := ""
 	active, awaiting := 0, 0
+	var blocked []string // why active Jobs' pods cannot start
 	for _, band := range ss.Bands() {
 		ws := prev[band.Window]
 		ws.Name, ws.FromDay, ws.ToDay = band.Window, band.FromDay, band.ToDay
@@ -54,6 +55,13 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 			if !finished {
 				if j.DeletionTimestamp == nil {
 					ws.ActiveJob = j.Name
+					problem, err := r.podProblem(ctx, j)
+					if err != nil {
+						return err
+					}
+					if problem != "" {
+						blocked = append(blocked, fmt.Sprintf("window %s, Job %s: %s", band.Window, j.Name, problem))
+					}
 				}
 				continue
 			}
@@ -96,7 +104,7 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 			if ss.Status.LastSyncTime == nil || ws.LastSuccessfulTime.After(ss.Status.LastSyncTime.Time) {
 				ss.Status.LastSyncTime = ws.LastSuccessfulTime.DeepCopy()
 			}
-			dataAge.WithLabelValues(ss.Namespace, ss.Name, band.Window).Set(st.now.Sub(ws.LastSuccessfulTime.Time).Seconds())
+			dataAge.observe(ss.Namespace, ss.Name, band.Window, ws.LastSuccessfulTime.Time)
 		}
 		windows = append(windows, ws)
 	}
@@ -121,6 +129,11 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	} else {
 		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionFalse, inventoryv1alpha1.ReasonIdle, "no Job is active")
 	}
+	if len(blocked) > 0 {
+		// A pod that cannot start never finishes: say why now rather than after the deadline.
+		degraded = append(blocked, degraded...)
+		degradedReason = inventoryv1alpha1.ReasonSecretMissing
+	}
 	if len(degraded) > 0 {
 		set(inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, degradedReason, strings.Join(degraded, "; "))
 	} else {
@@ -139,6 +152,20 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	// The generation counts as handled only once everything above went through.
 	ss.Status.ObservedGeneration = gen
 	return nil
+}
+
+// podProblem says why an active Job's pods cannot start.
+func (r *SyncScheduleReconciler) podProblem(ctx context.Context, job *batchv1.Job) (string, error) {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+		return "", fmt.Errorf("list pods of Job %s: %w", job.Name, err)
+	}
+	for i := range pods.Items {
+		if why := blockedReason(&pods.Items[i]); why != "" {
+			return fmt.Sprintf("pod %s cannot start: %s; create it or fix spec.partner.apiKeySecretRef / spec.database.urlSecretRef", pods.Items[i].Name, why), nil
+		}
+	}
+	return "", nil
 }
 
 // countRun reads the worker summaries of a finished Job's pods.
