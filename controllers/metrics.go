@@ -24,7 +24,7 @@ var (
 		Name: "slotsync_runs_total",
 		Help: "Finished sync runs, by result (Succeeded, Partial, Failed).",
 	}, []string{"result"})
-	dataAge = newDataAgeCollector()
+	dataAge      = newDataAgeCollector()
 	budgetDemand = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "slotsync_budget_demand_requests_per_minute",
 		Help: "Partner requests per minute each schedule needs to meet its windows.",
