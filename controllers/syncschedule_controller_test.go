@@ -11,12 +11,15 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
@@ -392,5 +395,57 @@ func TestInvalidTimezoneIsACondition(t *testing.T) {
 	}
 	if got := h.jobs(t, "sample"); len(got) != 0 {
 		t.Errorf("%d Jobs for an invalid spec", len(got))
+	}
+}
+
+func TestEventsAndMetrics(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
+	})
+	job := h.waitJobs(t, "sample", 1, nil)[0]
+	h.finish(t, &job, true, map[string]any{"pairsOK": 1})
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, "")
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Paused = true })
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionPaused, metav1.ConditionTrue, "")
+
+	kubetest.Eventually(t, wait, func() error {
+		var list eventsv1.EventList
+		if err := h.c.List(context.Background(), &list, client.InNamespace(h.ns)); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, e := range list.Items {
+			if e.Regarding.Name == "sample" && e.Regarding.Kind == "SyncSchedule" {
+				seen[e.Reason] = true
+			}
+		}
+		if !seen[inventoryv1alpha1.ReasonJobCreated] || !seen["Paused"] {
+			return errorf("events on the schedule: %v, want JobCreated and Paused", seen)
+		}
+		return nil
+	})
+
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] != "" && labels["namespace"] != h.ns {
+				continue
+			}
+			found[f.GetName()] = true
+		}
+	}
+	for _, name := range []string{"slotsync_jobs_created_total", "slotsync_runs_total", "slotsync_window_data_age_seconds", "slotsync_budget_demand_requests_per_minute", "slotsync_schedule_reconciles_total"} {
+		if !found[name] {
+			t.Errorf("metric %s missing for this schedule", name)
+		}
 	}
 }
