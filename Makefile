@@ -65,6 +65,19 @@ lint: ## go vet and gofmt.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
+.PHONY: soak
+soak: deps ## The long soak: 120 sync cycles with random faults (SLOTSYNC_SOAK_SEED=n replays another plan).
+	SLOTSYNC_SOAK_CYCLES=120 go test -count=1 -v -run '^TestSoak$$' -timeout 20m ./internal/soak/
+
+FUZZ_TIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZ_TIME (default 10s) after its committed seed corpus.
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./internal/partner/
+	go test -run '^$$' -fuzz '^FuzzParseSlotsRequest$$' -fuzztime $(FUZZ_TIME) ./internal/api/
+	go test -run '^$$' -fuzz '^FuzzBands$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
+	go test -run '^$$' -fuzz '^FuzzJobName$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
+
 ##@ Run
 
 .PHONY: dev

@@ -43,9 +43,9 @@ type SyncScheduleReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules,verbs=get;list;watch
-// +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/status,verbs=patch
 // +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/finalizers,verbs=update
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -123,7 +123,7 @@ func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventor
 	var requeue time.Duration
 	for _, band := range ss.Bands() {
 		due := dueTime(now, band.Every)
-		if !ranSince(jobs, band.Window, due, ss.Status) {
+		if !ranSince(jobs, band.Window, due, now, ss.Status) {
 			created, err := r.startRun(ctx, ss, jobs, band, due, "", st)
 			if err != nil {
 				return 0, err
@@ -140,19 +140,22 @@ func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventor
 	return requeue, nil
 }
 
-// ranSince tells whether the window has a run scheduled at or after due, as a Job or,
-// when its Jobs were already pruned, in status.
-func ranSince(jobs []*batchv1.Job, window string, due time.Time, status inventoryv1alpha1.SyncScheduleStatus) bool {
+// ranSince tells whether the window has a run scheduled between due and now, as a
+// Job or, when its Jobs were already pruned, in status. A run scheduled after now
+// was scheduled before the clock was set back: it does not count, or runs would be
+// skipped until the clock caught up.
+func ranSince(jobs []*batchv1.Job, window string, due, now time.Time, status inventoryv1alpha1.SyncScheduleStatus) bool {
+	within := func(t time.Time) bool { return !t.Before(due) && !t.After(now) }
 	for _, j := range jobs {
 		if j.Labels[inventoryv1alpha1.LabelWindow] != window {
 			continue // a manual run after due counts: it fetched the same days
 		}
-		if t, ok := jobScheduledAt(j); ok && !t.Before(due) {
+		if t, ok := jobScheduledAt(j); ok && within(t) {
 			return true
 		}
 	}
 	for _, w := range status.Windows {
-		if w.Name == window && w.LastScheduleTime != nil && !w.LastScheduleTime.Time.Before(due) {
+		if w.Name == window && w.LastScheduleTime != nil && within(w.LastScheduleTime.Time) {
 			return true
 		}
 	}
@@ -194,6 +197,9 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 			existing := &batchv1.Job{}
 			if err := r.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
 				return nil, fmt.Errorf("adopt Job %s: %w", name, err)
+			}
+			if !metav1.IsControlledBy(existing, ss) {
+				return nil, fmt.Errorf("create Job %s: the name is taken by a Job this schedule does not own", name)
 			}
 			return existing, nil
 		}

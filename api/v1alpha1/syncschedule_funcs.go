@@ -11,7 +11,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // MaxJobNameLength bounds the names JobName returns. An Indexed Job's pods get
@@ -106,17 +105,13 @@ func (s *SyncSchedule) Bands() []Band {
 // is deterministic, so a restarted or duplicated controller computes the same
 // name and the API server's AlreadyExists stops a second Job for one run.
 //
-// It is <schedule>-<window>-<Unix seconds> when that is a DNS label of at most
-// MaxJobNameLength characters. Otherwise (a long name, or a schedule name with
-// dots) the schedule and window are cut to fit and followed by a hash of both,
-// so that distinct pairs keep distinct names.
+// It is <schedule>-<window>, cut to fit, then a hash of the pair and the Unix
+// seconds. The hash is always there: without it ("shop-eu", "today") and ("shop",
+// "eu-today") would share names, and one schedule would take the other's Job for
+// its own run.
 func JobName(schedule, window string, scheduled time.Time) string {
 	// Seconds, not minutes: compressed-time schedules run more than once a minute.
 	stamp := strconv.FormatInt(scheduled.Unix(), 10)
-	name := schedule + "-" + window + "-" + stamp
-	if len(name) <= MaxJobNameLength && len(validation.IsDNS1123Label(name)) == 0 {
-		return name
-	}
 	sum := sha256.Sum256([]byte(schedule + "\x00" + window))
 	hash := hex.EncodeToString(sum[:])[:jobNameHashLength]
 	keep := MaxJobNameLength - len(stamp) - len(hash) - 2

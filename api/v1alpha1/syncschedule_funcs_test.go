@@ -124,8 +124,8 @@ func TestJobName(t *testing.T) {
 		// wantPrefix is checked instead of want for hashed names.
 		wantPrefix string
 	}{
-		{name: "short", schedule: "sample", window: "today", want: "sample-today-1796104830"},
-		{name: "exactly the limit", schedule: strings.Repeat("s", 52-len("-today-1796104830")), window: "today", want: strings.Repeat("s", 52-len("-today-1796104830")) + "-today-1796104830"},
+		{name: "short", schedule: "sample", window: "today", want: "sample-today-29658e204c-1796104830"},
+		{name: "a long name is cut before the hash", schedule: strings.Repeat("s", 52-len("-today-1796104830")), window: "today", want: strings.Repeat("s", 30) + "-728beb4c0c-1796104830"},
 		{name: "one over the limit is hashed", schedule: strings.Repeat("s", 53-len("-today-1796104830")), window: "today", wantPrefix: strings.Repeat("s", 30)},
 		{name: "long schedule is hashed", schedule: "inventory-for-the-whole-catalogue-of-experiences", window: "month", wantPrefix: "inventory-for-the-whole-catalo"},
 		{name: "dots are not allowed in a label", schedule: "eu.sample", window: "week", wantPrefix: "eu-sample-week-"},

@@ -76,8 +76,9 @@ type SyncScheduleSpec struct {
 	Shards int32 `json:"shards,omitempty"`
 
 	// timezone is the IANA time zone name (such as UTC or Europe/Berlin) whose
-	// calendar decides what "today" is for the windows and when runs are due.
-	// Use the products' local zone: the partner's dates are local dates.
+	// calendar decides what "today" is for the windows. Runs fall on multiples
+	// of each window's interval since the Unix epoch, whatever the zone. Use the
+	// products' local zone: the partner's dates are local dates.
 	// Defaults to UTC.
 	// +optional
 	// +kubebuilder:default="UTC"

@@ -76,6 +76,10 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	sum.PairsTotal = len(pairs)
 	done, err := w.alreadySynced(ctx, pairs, cfg.ScheduledAt)
 	if err != nil {
+		// Nothing can be written without the database: every pair failed.
+		for _, p := range pairs {
+			sum.addFailure(p, err)
+		}
 		return sum, err
 	}
 

@@ -1,0 +1,183 @@
+package security_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/kubetest"
+	"github.com/slotsync/slotsync/internal/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	pgtest.Main(m, kubetest.Stop)
+}
+
+const (
+	workerImage = "registry.example.com/slotsync:test"
+	wait        = 30 * time.Second
+)
+
+// repoPath is a path under the module root.
+func repoPath(parts ...string) string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(append([]string{filepath.Dir(file), "..", ".."}, parts...)...)
+}
+
+// kustomize builds a directory of config/ with kubectl, as users install it.
+func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Fatalf("kubectl is needed to build config/ (make deps installs it): %v", err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("kubectl", "kustomize", repoPath("config", dir))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/%s: %v: %s", dir, err, stderr.String())
+	}
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatalf("config/%s: %v", dir, err)
+		}
+		objs = append(objs, u)
+	}
+	return objs
+}
+
+// typed converts the object of kind and name (after config/default's prefix)
+// into out.
+func typed(t *testing.T, objs []*unstructured.Unstructured, kind, name string, out any) {
+	t.Helper()
+	for _, u := range objs {
+		if u.GetKind() == kind && u.GetName() == name {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+				t.Fatalf("%s %s: %v", kind, name, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("config/default has no %s %s", kind, name)
+}
+
+func deployment(t *testing.T, objs []*unstructured.Unstructured, name string) *appsv1.Deployment {
+	t.Helper()
+	var d appsv1.Deployment
+	typed(t, objs, "Deployment", name, &d)
+	return &d
+}
+
+// controllerEnv is an API server with the reconciler running in a manager, on
+// a fake clock, for one namespace of the test's own.
+type controllerEnv struct {
+	kube *kubetest.Env
+	c    client.Client
+	ns   string
+}
+
+// startController runs the reconciler as `slotsync manager` does, logging to
+// log, for a new namespace.
+func startController(t *testing.T, log logr.Logger) *controllerEnv {
+	t.Helper()
+	kube := kubetest.Start(t)
+	e := &controllerEnv{kube: kube, c: kube.Client, ns: kube.Namespace(t)}
+	opts := controllers.CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{e.ns: {}}
+	mgr, err := ctrl.NewManager(kube.Config, ctrl.Options{
+		Scheme:                 kube.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  opts,
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:                 log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.SyncScheduleReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
+		Clock:    clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
+		Recorder: mgr.GetEventRecorder("slotsync-manager"), WorkerImage: workerImage,
+	}
+	if err := r.SetupWithManager(mgr, 2); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return e
+}
+
+// schedule creates a schedule with one window, today, and returns its Jobs
+// once the controller has created them.
+func (e *controllerEnv) schedule(t *testing.T, name string, mutate ...func(*inventoryv1alpha1.SyncSchedule)) []batchv1.Job {
+	t.Helper()
+	ss := &inventoryv1alpha1.SyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+		Spec: inventoryv1alpha1.SyncScheduleSpec{
+			Products: []int64{14, 15},
+			Shards:   2,
+			Windows:  []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}},
+			Partner: inventoryv1alpha1.PartnerSpec{
+				BaseURL:         "https://partner.example.com",
+				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
+			},
+			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "database", Key: "url"}},
+		},
+	}
+	for _, m := range mutate {
+		m(ss)
+	}
+	if err := e.c.Create(context.Background(), ss); err != nil {
+		t.Fatalf("create schedule: %v", err)
+	}
+	var jobs batchv1.JobList
+	kubetest.Eventually(t, wait, func() error {
+		if err := e.c.List(context.Background(), &jobs, client.InNamespace(e.ns),
+			client.MatchingLabels{inventoryv1alpha1.LabelSchedule: name}); err != nil {
+			return err
+		}
+		if len(jobs.Items) == 0 {
+			return fmt.Errorf("no Job for schedule %s yet", name)
+		}
+		return nil
+	})
+	return jobs.Items
+}

@@ -1,0 +1,545 @@
+package security_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/api"
+	"github.com/slotsync/slotsync/internal/kubetest"
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+const installNS = "slotsync-system"
+
+// rbacKinds are what config/default installs for access control.
+var rbacKinds = []string{"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+
+// installRBAC applies config/default's namespace, service accounts, roles and
+// bindings to the API server, as `kubectl apply -k config/default` would.
+func installRBAC(t *testing.T, kube *kubetest.Env) {
+	t.Helper()
+	ctx := context.Background()
+	for _, u := range kustomize(t, "default") {
+		if !slices.Contains(rbacKinds, u.GetKind()) {
+			continue
+		}
+		err := kube.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("security-test"), client.ForceOwnership)
+		if err != nil {
+			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+// accountConfig is a client config that authenticates as the service account
+// with a token from the TokenRequest API, as its pods do.
+func accountConfig(t *testing.T, kube *kubetest.Env, cs kubernetes.Interface, ns, name string) *rest.Config {
+	t.Helper()
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for %s/%s: %v", ns, name, err)
+	}
+	return &rest.Config{
+		Host:            kube.Config.Host,
+		TLSClientConfig: rest.TLSClientConfig{CAData: kube.Config.CAData},
+		BearerToken:     tr.Status.Token,
+	}
+}
+
+// rulesOf lists what the account may do in ns, as "group/resource verb" (with
+// "[names]" when limited to names) and "url verb", from a
+// SelfSubjectRulesReview made with the account's own token.
+func rulesOf(t *testing.T, cfg *rest.Config, ns string) map[string]bool {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var review *authorizationv1.SelfSubjectRulesReview
+	kubetest.Eventually(t, wait, func() error {
+		review, err = cs.AuthorizationV1().SelfSubjectRulesReviews().Create(context.Background(),
+			&authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}, metav1.CreateOptions{})
+		return err
+	})
+	if review.Status.Incomplete {
+		t.Fatalf("rules review in %s is incomplete: %s", ns, review.Status.EvaluationError)
+	}
+	out := map[string]bool{}
+	for _, r := range review.Status.ResourceRules {
+		names := ""
+		if len(r.ResourceNames) > 0 {
+			names = "[" + strings.Join(r.ResourceNames, ",") + "]"
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					out[fmt.Sprintf("%s/%s%s %s", g, res, names, v)] = true
+				}
+			}
+		}
+	}
+	for _, r := range review.Status.NonResourceRules {
+		for _, u := range r.NonResourceURLs {
+			for _, v := range r.Verbs {
+				out[u+" "+v] = true
+			}
+		}
+	}
+	return out
+}
+
+// grants expands "group/resource verb,verb" into rule strings.
+func grants(specs ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range specs {
+		res, verbs, _ := strings.Cut(s, " ")
+		for _, v := range strings.Split(verbs, ",") {
+			out[res+" "+v] = true
+		}
+	}
+	return out
+}
+
+func union(sets ...map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range sets {
+		for k := range s {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// What each account needs; any other grant beyond what every service account
+// has fails the test.
+var (
+	managerEverywhere = grants(
+		"/pods get,list,watch", // termination messages, pods blocked by a missing Secret
+		"batch/jobs create,delete,get,list,patch,watch",
+		"events.k8s.io/events create,patch",
+		"inventory.slotsync.io/syncschedules get,list,watch",
+		"inventory.slotsync.io/syncschedules/finalizers update", // owner references that block deletion
+		"inventory.slotsync.io/syncschedules/status patch",
+	)
+	managerInstallNS = grants(
+		"coordination.k8s.io/leases get,create,update",
+		"/events create,patch",
+	)
+	apiEverywhere = grants(
+		"authentication.k8s.io/tokenreviews create",
+		"authorization.k8s.io/subjectaccessreviews create",
+		"inventory.slotsync.io/syncschedules get,list,watch,patch",
+	)
+)
+
+// TestRBACLeastPrivilege installs config/default's RBAC on a real API server and
+// lists what the manager's and the API's service accounts can do, with their own
+// tokens, in their namespace and in a user's: exactly what they need and what
+// every service account may do, nothing more. A matrix of sensitive actions
+// checks the same from the other side, with SelfSubjectAccessReviews. Then each
+// runs on its token alone to show that what it has is enough.
+func TestRBACLeastPrivilege(t *testing.T) {
+	kube := kubetest.Start(t)
+	installRBAC(t, kube)
+	cs, err := kubernetes.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	userNS := kube.Namespace(t)
+	// A service account bound to nothing: what every account may do anyway.
+	if err := kube.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: userNS}}); err != nil {
+		t.Fatal(err)
+	}
+	accounts := map[string]*rest.Config{
+		"manager": accountConfig(t, kube, cs, installNS, "slotsync-manager"),
+		"api":     accountConfig(t, kube, cs, installNS, "slotsync-api"),
+	}
+	baseline := accountConfig(t, kube, cs, userNS, "nobody")
+	want := map[string]map[string]map[string]bool{
+		"manager": {installNS: union(managerEverywhere, managerInstallNS), userNS: managerEverywhere},
+		"api":     {installNS: apiEverywhere, userNS: apiEverywhere},
+	}
+	for name, cfg := range accounts {
+		for _, ns := range []string{installNS, userNS} {
+			base := rulesOf(t, baseline, ns)
+			got := map[string]bool{}
+			for r := range rulesOf(t, cfg, ns) {
+				if !base[r] {
+					got[r] = true
+				}
+			}
+			var extra, missing []string
+			for r := range got {
+				if !want[name][ns][r] {
+					extra = append(extra, r)
+				}
+			}
+			for r := range want[name][ns] {
+				if !got[r] {
+					missing = append(missing, r)
+				}
+			}
+			sort.Strings(extra)
+			sort.Strings(missing)
+			if len(extra) > 0 {
+				t.Errorf("%s may do more than it needs in namespace %s: %v", name, ns, extra)
+			}
+			if len(missing) > 0 {
+				t.Errorf("%s lacks in namespace %s: %v", name, ns, missing)
+			}
+		}
+	}
+
+	// Sensitive actions, asked by each account about itself.
+	type action struct {
+		ns, verb, group, resource, sub string
+		manager, api                   bool
+	}
+	matrix := []action{
+		{userNS, "get", "", "secrets", "", false, false},
+		{userNS, "list", "", "secrets", "", false, false},
+		{installNS, "get", "", "secrets", "", false, false},
+		{installNS, "watch", "", "secrets", "", false, false},
+		{userNS, "get", "", "configmaps", "", false, false},
+		{userNS, "create", "", "pods", "", false, false},
+		{userNS, "create", "", "pods", "exec", false, false},
+		{userNS, "get", "", "pods", "log", false, false},
+		{userNS, "delete", "", "pods", "", false, false},
+		{userNS, "create", "", "serviceaccounts", "token", false, false},
+		{userNS, "create", "batch", "jobs", "", true, false},
+		{userNS, "delete", "batch", "jobs", "", true, false},
+		{userNS, "create", "batch", "cronjobs", "", false, false},
+		{userNS, "create", "apps", "deployments", "", false, false},
+		{userNS, "create", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{userNS, "delete", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{userNS, "patch", "inventory.slotsync.io", "syncschedules", "", false, true},
+		{userNS, "update", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{userNS, "patch", "inventory.slotsync.io", "syncschedules", "status", true, false},
+		{userNS, "create", "rbac.authorization.k8s.io", "rolebindings", "", false, false},
+		{"", "escalate", "rbac.authorization.k8s.io", "clusterroles", "", false, false},
+		{"", "bind", "rbac.authorization.k8s.io", "clusterroles", "", false, false},
+		{"", "impersonate", "", "users", "", false, false},
+		{"", "impersonate", "", "serviceaccounts", "", false, false},
+		{"", "update", "apiextensions.k8s.io", "customresourcedefinitions", "", false, false},
+		{"", "get", "", "nodes", "", false, false},
+		{"", "delete", "", "namespaces", "", false, false},
+		{"", "create", "authentication.k8s.io", "tokenreviews", "", false, true},
+		{"", "create", "authorization.k8s.io", "subjectaccessreviews", "", false, true},
+		{installNS, "update", "coordination.k8s.io", "leases", "", true, false},
+		{userNS, "update", "coordination.k8s.io", "leases", "", false, false},
+		{installNS, "update", "apps", "deployments", "", false, false},
+	}
+	for name, cfg := range accounts {
+		acs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range matrix {
+			r, err := acs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+				Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: a.ns, Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.sub,
+				}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]bool{"manager": a.manager, "api": a.api}[name]; r.Status.Allowed != want {
+				t.Errorf("%s may %s %s/%s %s in %q: %v, want %v", name, a.verb, a.group, a.resource, a.sub, a.ns, r.Status.Allowed, want)
+			}
+		}
+	}
+
+	t.Run("the manager runs on its own account", func(t *testing.T) {
+		runManagerAs(t, kube, accounts["manager"], userNS)
+	})
+	t.Run("the API pauses on its own account", func(t *testing.T) {
+		runAPIAs(t, kube, cs, accounts["api"], userNS)
+	})
+	t.Run("the manager runs on exactly its grants", func(t *testing.T) {
+		runManagerAs(t, kube, minimalManager(t, kube, cs), kube.Namespace(t))
+	})
+}
+
+// managerGrants are the manager's grants, bound to a fresh account to show they suffice.
+var managerGrants = map[string][]string{
+	"everywhere": {
+		"/pods get,list,watch",
+		"batch/jobs create,delete,get,list,patch,watch",
+		"events.k8s.io/events create,patch",
+		"inventory.slotsync.io/syncschedules get,list,watch",
+		"inventory.slotsync.io/syncschedules/finalizers update",
+		"inventory.slotsync.io/syncschedules/status patch",
+	},
+	installNS: {
+		"coordination.k8s.io/leases get,create,update",
+		"/events create,patch",
+	},
+}
+
+func policyRules(specs []string) []rbacv1.PolicyRule {
+	var rules []rbacv1.PolicyRule
+	for _, s := range specs {
+		res, verbs, _ := strings.Cut(s, " ")
+		group, resource, _ := strings.Cut(res, "/")
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: strings.Split(verbs, ",")})
+	}
+	return rules
+}
+
+// minimalManager binds a service account to managerGrants and returns its config.
+func minimalManager(t *testing.T, kube *kubetest.Env, cs kubernetes.Interface) *rest.Config {
+	t.Helper()
+	ctx := context.Background()
+	const name = "slotsync-manager-minimal"
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: installNS}}
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: policyRules(managerGrants["everywhere"])}
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: installNS}},
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: installNS}, Rules: policyRules(managerGrants[installNS])}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: installNS},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: installNS}},
+	}
+	for _, o := range []client.Object{sa, cr, crb, role, rb} {
+		if err := kube.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	return accountConfig(t, kube, cs, installNS, name)
+}
+
+// runManagerAs runs the controller with cfg's credentials and leader election,
+// as the manager Deployment does, through a schedule's life: Jobs created,
+// status written, pods read, Jobs suspended and deleted.
+func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string) {
+	opts := controllers.CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  kube.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		Cache:                   opts,
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
+		LeaderElection:          true,
+		LeaderElectionID:        "slotsync-manager.inventory.slotsync.io",
+		LeaderElectionNamespace: installNS,
+		// The next run of this test takes the lease at once.
+		LeaderElectionReleaseOnCancel: true,
+		Logger:                        logr.Discard(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.SyncScheduleReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
+		Clock:    clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
+		Recorder: mgr.GetEventRecorder("slotsync-manager"), WorkerImage: workerImage,
+	}
+	if err := r.SetupWithManager(mgr, 2); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	select {
+	case <-mgr.Elected():
+	case <-time.After(wait):
+		t.Fatal("the manager's account could not take the leader lease")
+	}
+
+	c := kube.Client
+	ss := &inventoryv1alpha1.SyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: "rbac", Namespace: ns},
+		Spec: inventoryv1alpha1.SyncScheduleSpec{
+			Products: []int64{14},
+			Windows:  []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}},
+			Partner: inventoryv1alpha1.PartnerSpec{BaseURL: "https://partner.example.com",
+				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"}},
+			Database:                   inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "database", Key: "url"}},
+			SuccessfulJobsHistoryLimit: ptr.To[int32](0),
+		},
+	}
+	if err := c.Create(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(ss)
+	var job batchv1.Job
+	kubetest.Eventually(t, wait, func() error {
+		var list batchv1.JobList
+		if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{inventoryv1alpha1.LabelSchedule: "rbac"}); err != nil {
+			return err
+		}
+		if len(list.Items) != 1 {
+			return fmt.Errorf("%d Jobs, want 1", len(list.Items))
+		}
+		job = list.Items[0]
+		return c.Get(ctx, key, ss)
+	})
+	kubetest.Eventually(t, wait, func() error {
+		if err := c.Get(ctx, key, ss); err != nil {
+			return err
+		}
+		if ss.Status.ObservedGeneration != ss.Generation || len(ss.Status.Windows) != 1 {
+			return fmt.Errorf("status not written: %+v", ss.Status)
+		}
+		return nil
+	})
+	// Pause: the Job is suspended.
+	kubetest.Eventually(t, wait, func() error {
+		if err := c.Get(ctx, key, ss); err != nil {
+			return err
+		}
+		ss.Spec.Paused = true
+		return c.Update(ctx, ss)
+	})
+	kubetest.Eventually(t, wait, func() error {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&job), &job); err != nil {
+			return err
+		}
+		if !ptr.Deref(job.Spec.Suspend, false) {
+			return fmt.Errorf("Job %s not suspended", job.Name)
+		}
+		return nil
+	})
+	// The Job succeeds; with a history limit of 0 the manager deletes it.
+	now := metav1.Now()
+	job.Status = batchv1.JobStatus{
+		StartTime: &now, CompletionTime: &now, Succeeded: 1, CompletedIndexes: "0",
+		Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		},
+	}
+	if err := c.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		err := c.Get(ctx, client.ObjectKeyFromObject(&job), &job)
+		if apierrors.IsNotFound(err) || (err == nil && job.DeletionTimestamp != nil) {
+			return nil
+		}
+		return fmt.Errorf("finished Job %s not pruned: %v", job.Name, err)
+	})
+}
+
+// runAPIAs serves the REST API with cfg's credentials and pauses a schedule
+// for a caller whose own RBAC allows it.
+func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg *rest.Config, ns string) {
+	ctx := context.Background()
+	c := kube.Client
+	ss := &inventoryv1alpha1.SyncSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: "paused-by-api", Namespace: ns},
+		Spec: inventoryv1alpha1.SyncScheduleSpec{
+			Products: []int64{14},
+			Partner: inventoryv1alpha1.PartnerSpec{BaseURL: "https://partner.example.com",
+				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"}},
+			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "database", Key: "url"}},
+		},
+	}
+	if err := c.Create(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	// The caller: an operator allowed to get and patch schedules in ns.
+	operator := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "patch"}}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "operator"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "operator", Namespace: ns}},
+	}
+	for _, o := range []client.Object{operator, role, binding} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := accountConfig(t, kube, admin, ns, "operator").BearerToken
+
+	kc, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviews, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pause route never reads the database: a store that cannot connect will do.
+	db, err := store.Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := api.New(api.Config{Store: db, Kube: kc, Reviews: reviews, Schedule: types.NamespacedName{Namespace: ns, Name: ss.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(logr.NewContext(ctx, logr.Discard()))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	defer func() {
+		stop()
+		<-served
+	}()
+	kubetest.Eventually(t, wait, func() error {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/api/v1/sync/pause", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("pause through the API on its own account: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err := c.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil || !ss.Spec.Paused {
+		t.Fatalf("spec.paused after a pause through the API: %v, %v", ss.Spec.Paused, err)
+	}
+}
