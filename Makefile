@@ -78,6 +78,14 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 10s) after its committed se
 	go test -run '^$$' -fuzz '^FuzzBands$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
 	go test -run '^$$' -fuzz '^FuzzJobName$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
 
+##@ Benchmarks
+
+.PHONY: bench
+bench: deps build envtest-assets ## Measure slotsync against its baselines and limits (under 30 min); writes bench/results.
+	@command -v pgbench >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/pgbench' >/dev/null || \
+	  { echo "pgbench not found: it ships with Debian's postgresql-15 (make deps installs it)" >&2; exit 1; }
+	KUBEBUILDER_ASSETS=$(K8S_BIN) timeout 30m bin/slotsync bench --out bench/results
+
 ##@ Run
 
 .PHONY: dev

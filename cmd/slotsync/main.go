@@ -46,7 +46,7 @@ and the database URL from DATABASE_URL.`,
 	}
 	root.PersistentFlags().IntVarP(&verbosity, "verbosity", "v", 0, "log verbosity: 0 for info, 1 and more for detail")
 	root.PersistentFlags().BoolVar(&development, "dev-log", false, "human-readable console logs instead of JSON")
-	root.AddCommand(newMigrateCmd(), newPartnerSimCmd(), newSyncCmd(), newManagerCmd(), newDevCmd(), newAPICmd())
+	root.AddCommand(newMigrateCmd(), newPartnerSimCmd(), newSyncCmd(), newManagerCmd(), newDevCmd(), newAPICmd(), newBenchCmd())
 	return root
 }
 

@@ -1,0 +1,474 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+)
+
+// controllerGoal is how long 1,000 schedules may take to get their first Jobs.
+const controllerGoal = 60 * time.Second
+
+// controllerRun is one burst of schedules against a fresh API server and manager.
+type controllerRun struct {
+	schedules    int
+	create       time.Duration // to create every schedule
+	toJobs       time.Duration // from the first create until every schedule has its Jobs
+	reconciles   float64       // during toJobs
+	errors       float64
+	peakRSSMiB   float64
+	settledRSS   float64
+	jobsExpected int
+}
+
+func runController(ctx context.Context, h *harness, r *Report) error {
+	r.Title = "Controller scale"
+	sizes := []int{100, 300, 1000}
+	bigRepeats := 2
+	if h.opts.Quick {
+		sizes, bigRepeats = []int{20, 50}, 1
+	}
+	big := sizes[len(sizes)-1]
+	r.Intro = fmt.Sprintf("SyncSchedules created at once (16 clients in parallel) on envtest's kube-apiserver and etcd, "+
+		"reconciled by the real manager: this binary run as `slotsync manager --leader-elect=false` in a process of its own "+
+		"(so its memory is its own), with its default 4 concurrent reconciles, talking to the API server through a "+
+		"kubeconfig of an envtest user. Each schedule has 2 products, 2 shards and the default windows (today, week, "+
+		"month: 3 bands, so 3 Jobs) and a partner key of its own. Time to Jobs runs from the first create until a live "+
+		"list shows every schedule with its 3 Jobs. Reconciles are the manager's `controller_runtime_reconcile_total` for "+
+		"the syncschedule controller over that time; peak RSS is the manager's VmHWM. Growth: %v schedules, each on a "+
+		"fresh API server and manager.", sizes)
+	r.Repeats = fmt.Sprintf("%d for %d schedules, 1 for each smaller size", bigRepeats, big)
+
+	var runs []controllerRun
+	for _, n := range sizes {
+		reps := 1
+		if n == big {
+			reps = bigRepeats
+		}
+		for range reps {
+			run, err := controllerOnce(ctx, h, n)
+			if err != nil {
+				return fmt.Errorf("%d schedules: %w", n, err)
+			}
+			runs = append(runs, run)
+		}
+	}
+	pick := func(n int, f func(controllerRun) float64) []float64 {
+		var out []float64
+		for _, run := range runs {
+			if run.schedules == n {
+				out = append(out, f(run))
+			}
+		}
+		return out
+	}
+	s := r.section(fmt.Sprintf("%d SyncSchedules at once", big), "")
+	s.add("time until every schedule has its 3 Jobs", "s", pick(big, func(c controllerRun) float64 { return c.toJobs.Seconds() }), AtMost(controllerGoal.Seconds()))
+	s.add("reconciles per second", "1/s", pick(big, func(c controllerRun) float64 { return c.reconciles / c.toJobs.Seconds() }), nil)
+	s.add("reconciles in that time", "count", pick(big, func(c controllerRun) float64 { return c.reconciles }), nil)
+	s.add("reconcile errors in that time", "count", pick(big, func(c controllerRun) float64 { return c.errors }), nil)
+	s.add("manager peak RSS (VmHWM)", "MiB", pick(big, func(c controllerRun) float64 { return c.peakRSSMiB }), AtMost(150))
+	s.add("time to create the schedules", "s", pick(big, func(c controllerRun) float64 { return c.create.Seconds() }), nil)
+
+	g := r.section("Growth", "One run per size (the largest: its median). Jobs per second = 3 × schedules ÷ time until every schedule has its Jobs.")
+	chart := Chart{Title: "Controller: time to Jobs and peak RSS by schedule count", XLabel: "SyncSchedules created at once",
+		YLabel: "seconds / MiB ÷ 10"}
+	tj := Series{Name: "time until all Jobs (s)", Color: "#1f77b4"}
+	rss := Series{Name: "manager peak RSS (MiB ÷ 10)", Color: "#ff7f0e"}
+	for _, n := range sizes {
+		toJobs := Summarize(pick(n, func(c controllerRun) float64 { return c.toJobs.Seconds() })).Median
+		peak := Summarize(pick(n, func(c controllerRun) float64 { return c.peakRSSMiB })).Median
+		g.add(fmt.Sprintf("%d schedules: time until all Jobs", n), "s", pick(n, func(c controllerRun) float64 { return c.toJobs.Seconds() }), nil)
+		g.add(fmt.Sprintf("%d schedules: Jobs per second", n), "1/s", pick(n, func(c controllerRun) float64 { return float64(c.jobsExpected) / c.toJobs.Seconds() }), nil)
+		g.add(fmt.Sprintf("%d schedules: reconciles per second", n), "1/s", pick(n, func(c controllerRun) float64 { return c.reconciles / c.toJobs.Seconds() }), nil)
+		g.add(fmt.Sprintf("%d schedules: manager peak RSS", n), "MiB", pick(n, func(c controllerRun) float64 { return c.peakRSSMiB }), nil)
+		tj.Points = append(tj.Points, Point{X: float64(n), Y: toJobs})
+		rss.Points = append(rss.Points, Point{X: float64(n), Y: peak / 10})
+	}
+	chart.Series = []Series{tj, rss}
+	r.plot("controller.svg", "Time until every schedule has its Jobs, and the manager's peak RSS, against the number of schedules.", chart.SVG())
+	r.note("Each run checks its work: every schedule ends with exactly 3 Jobs, one per band (today, week, month), each controlled by that schedule; no schedule has more.")
+	r.note("envtest runs no Job controller, so the Jobs stay active: this measures the controller creating the first runs, not the runs themselves.")
+	r.note("The schedules use a partner key each: schedules that share a key re-reconcile each other on every change (the budget is shared), which is a different, quadratic load not measured here.")
+	return nil
+}
+
+func controllerOnce(ctx context.Context, h *harness, n int) (controllerRun, error) {
+	run := controllerRun{schedules: n, jobsExpected: 3 * n}
+	dir, err := os.MkdirTemp("", "slotsync-bench-controller-")
+	if err != nil {
+		return run, fmt.Errorf("create temporary directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	api, err := startAPIServer()
+	if err != nil {
+		return run, err
+	}
+	defer api.stop()
+	kubeconfig, err := api.kubeconfig(dir)
+	if err != nil {
+		return run, err
+	}
+	mgr, err := startManager(ctx, h.opts.Manager, kubeconfig, dir)
+	if err != nil {
+		return run, err
+	}
+	defer mgr.stop()
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}
+	if err := api.c.Create(ctx, ns); err != nil {
+		return run, fmt.Errorf("create namespace: %w", err)
+	}
+	before, err := mgr.reconciles()
+	if err != nil {
+		return run, err
+	}
+
+	began := time.Now()
+	if err := createSchedules(ctx, api.c, ns.Name, n); err != nil {
+		return run, err
+	}
+	run.create = time.Since(began)
+	deadline := began.Add(5 * time.Minute)
+	for {
+		done, err := schedulesHaveJobs(ctx, api.c, ns.Name, n)
+		if err != nil {
+			return run, err
+		}
+		if done {
+			run.toJobs = time.Since(began)
+			break
+		}
+		if time.Now().After(deadline) {
+			return run, fmt.Errorf("not every schedule had its Jobs after %s", time.Since(began).Round(time.Second))
+		}
+		if err := mgr.alive(); err != nil {
+			return run, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	after, err := mgr.reconciles()
+	if err != nil {
+		return run, err
+	}
+	run.reconciles = after.total - before.total
+	run.errors = after.errors - before.errors
+	run.peakRSSMiB, err = mgr.peakRSS()
+	if err != nil {
+		return run, err
+	}
+	if err := checkScheduleJobs(ctx, api.c, ns.Name, n); err != nil {
+		return run, err
+	}
+	return run, nil
+}
+
+func createSchedules(ctx context.Context, c client.Client, ns string, n int) error {
+	const clients = 16
+	next := make(chan int)
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for i := range next {
+				ss := &inventoryv1alpha1.SyncSchedule{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%05d", i), Namespace: ns},
+					Spec: inventoryv1alpha1.SyncScheduleSpec{
+						Products: []int64{14, 15},
+						Shards:   2,
+						Partner: inventoryv1alpha1.PartnerSpec{
+							BaseURL:         "http://partner.example:8081",
+							APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: fmt.Sprintf("partner-%05d", i), Key: "apiKey"},
+						},
+						Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
+					},
+				}
+				if err := c.Create(ctx, ss); err != nil {
+					errs <- fmt.Errorf("create schedule %s: %w", ss.Name, err)
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case err := <-errs:
+			close(next)
+			wg.Wait()
+			return err
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// schedulesHaveJobs reports whether every schedule has 3 Jobs, from a live list
+// of the Jobs' metadata.
+func schedulesHaveJobs(ctx context.Context, c client.Client, ns string, n int) (bool, error) {
+	var jobs metav1.PartialObjectMetadataList
+	jobs.SetGroupVersionKind(batchv1.SchemeGroupVersion.WithKind("JobList"))
+	if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+		return false, fmt.Errorf("list Jobs: %w", err)
+	}
+	per := map[string]int{}
+	for _, j := range jobs.Items {
+		per[j.Labels[inventoryv1alpha1.LabelSchedule]]++
+	}
+	complete := 0
+	for name, k := range per {
+		if k > 3 {
+			return false, fmt.Errorf("schedule %s has %d Jobs, want 3", name, k)
+		}
+		if k == 3 {
+			complete++
+		}
+	}
+	return complete == n, nil
+}
+
+// checkScheduleJobs checks that each schedule controls exactly its 3 Jobs, one per band.
+func checkScheduleJobs(ctx context.Context, c client.Client, ns string, n int) error {
+	var list inventoryv1alpha1.SyncScheduleList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("list schedules: %w", err)
+	}
+	if len(list.Items) != n {
+		return fmt.Errorf("%d schedules, want %d", len(list.Items), n)
+	}
+	uids := map[types.UID]string{}
+	for _, ss := range list.Items {
+		uids[ss.UID] = ss.Name
+	}
+	var jobs batchv1.JobList
+	if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("list Jobs: %w", err)
+	}
+	if len(jobs.Items) != 3*n {
+		return fmt.Errorf("%d Jobs, want %d", len(jobs.Items), 3*n)
+	}
+	seen := map[string]bool{}
+	for _, j := range jobs.Items {
+		owner := metav1.GetControllerOf(&j)
+		if owner == nil || uids[owner.UID] == "" || uids[owner.UID] != j.Labels[inventoryv1alpha1.LabelSchedule] {
+			return fmt.Errorf("Job %s is not controlled by its schedule", j.Name)
+		}
+		key := uids[owner.UID] + "/" + j.Labels[inventoryv1alpha1.LabelWindow]
+		if seen[key] {
+			return fmt.Errorf("schedule %s has two Jobs for window %s", uids[owner.UID], j.Labels[inventoryv1alpha1.LabelWindow])
+		}
+		seen[key] = true
+		if *j.Spec.Completions != 2 {
+			return fmt.Errorf("Job %s has %d completions, want 2 shards", j.Name, *j.Spec.Completions)
+		}
+	}
+	for _, ss := range list.Items {
+		for _, w := range []string{"today", "week", "month"} {
+			if !seen[ss.Name+"/"+w] {
+				return fmt.Errorf("schedule %s has no Job for window %s", ss.Name, w)
+			}
+		}
+	}
+	return nil
+}
+
+// managerProc is `slotsync manager` running in a process of its own.
+type managerProc struct {
+	cmd     *exec.Cmd
+	metrics string
+	logPath string
+	exited  chan struct{}
+	waitErr error
+}
+
+func startManager(ctx context.Context, binary, kubeconfig, dir string) (*managerProc, error) {
+	if binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the slotsync binary: %w", err)
+		}
+		binary = exe
+	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	probeAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "manager.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create manager log: %w", err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, "manager", "--leader-elect=false", "--worker-image=x",
+		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s manager: %w", binary, err)
+	}
+	m := &managerProc{cmd: cmd, metrics: "http://" + metricsAddr + "/metrics", logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		m.waitErr = cmd.Wait()
+		close(m.exited)
+	}()
+	// Ready once the controller's workers run, which is after its caches synced.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if bytes.Contains(b, []byte(`"Starting workers"`)) && bytes.Contains(b, []byte(`syncschedule`)) {
+			return m, nil
+		}
+		if err := m.alive(); err != nil {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			m.stop()
+			return nil, fmt.Errorf("manager not started after a minute:\n%s", tail(b, 20))
+		}
+		if err := ctx.Err(); err != nil {
+			m.stop()
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (m *managerProc) alive() error {
+	select {
+	case <-m.exited:
+		b, _ := os.ReadFile(m.logPath)
+		return fmt.Errorf("manager exited: %v\n%s", m.waitErr, tail(b, 20))
+	default:
+		return nil
+	}
+}
+
+func (m *managerProc) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(20 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
+}
+
+// peakRSS is the manager's VmHWM in MiB.
+func (m *managerProc) peakRSS() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("read manager status: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse VmHWM %q: %w", line, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", m.cmd.Process.Pid)
+}
+
+type reconcileCounts struct{ total, errors float64 }
+
+func (m *managerProc) reconciles() (reconcileCounts, error) {
+	var rc reconcileCounts
+	resp, err := http.Get(m.metrics)
+	if err != nil {
+		return rc, fmt.Errorf("scrape manager metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	vals, err := parseMetrics(resp.Body)
+	if err != nil {
+		return rc, err
+	}
+	for name, v := range vals {
+		if !strings.Contains(name, `controller="syncschedule"`) {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "controller_runtime_reconcile_total{"):
+			rc.total += v
+		case strings.HasPrefix(name, "controller_runtime_reconcile_errors_total{"):
+			rc.errors += v
+		}
+	}
+	return rc, nil
+}
+
+// parseMetrics reads the Prometheus text format into series (name with labels)
+// and values.
+func parseMetrics(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	return out, nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func tail(b []byte, lines int) string {
+	all := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"slices"
+	"time"
+)
+
+// modelBand is a band of days as the controller runs it: a Job every `every`,
+// started late when the previous one is still active (Forbid).
+type modelBand struct {
+	fromDay, toDay int
+	every          time.Duration
+}
+
+// modelFresh plays one day of the controller's scheme at the granularity of
+// the limiter's slots, with no other cost: every band runs `shards` workers; the
+// limiter hands its slots to the waiting workers in turn (first come, first
+// served), so each active worker gets an equal share; a Job ends when all its
+// shards have; a band's next run starts at its next due time, or at once if that
+// passed while the Job was active; a run skips the pairs synced after its
+// scheduled time, as a retried Job index does. It reports whether every pair
+// was fetched in every period of its horizon, the test the benchmark applies to
+// the real run. It exists to choose where to measure, not to replace measuring.
+func modelFresh(products int, bands []modelBand, shards int, slot time.Duration) bool {
+	const day = 24 * time.Hour
+	type pair struct{ product, day int }
+	type worker struct {
+		band  int
+		pairs []pair
+	}
+	last := map[pair]time.Duration{} // last sync, as time since the start
+	hist := map[pair][]time.Duration{}
+	active := make([]int, len(bands)) // workers left per band; 0 is idle
+	scheduled := make([]time.Duration, len(bands))
+	started := make([]bool, len(bands))
+	var queue []*worker
+	start := func(b int, now, due time.Duration) {
+		today := int(now / day)
+		var all []pair
+		for p := range products {
+			for d := bands[b].fromDay; d <= bands[b].toDay; d++ {
+				all = append(all, pair{p, today + d})
+			}
+		}
+		for s := range shards {
+			w := &worker{band: b}
+			for i := s; i < len(all); i += shards {
+				if t, ok := last[all[i]]; ok && t > due {
+					continue
+				}
+				w.pairs = append(w.pairs, all[i])
+			}
+			if len(w.pairs) > 0 {
+				queue = append(queue, w)
+				active[b]++
+			}
+		}
+		scheduled[b], started[b] = due, true
+	}
+	for now := time.Duration(0); now < day; now += slot {
+		for b, band := range bands {
+			due := now - now%band.every
+			if active[b] == 0 && (!started[b] || scheduled[b] < due) {
+				start(b, now, due)
+			}
+		}
+		if len(queue) == 0 {
+			continue
+		}
+		w := queue[0]
+		queue = queue[1:]
+		p := w.pairs[0]
+		w.pairs = w.pairs[1:]
+		last[p] = now
+		hist[p] = append(hist[p], now)
+		if len(w.pairs) > 0 {
+			queue = append(queue, w)
+		} else {
+			active[w.band]--
+		}
+	}
+	for _, band := range bands {
+		for from := time.Duration(0); from+band.every <= day; from += band.every {
+			today := int(from / day)
+			for d := band.fromDay; d <= band.toDay; d++ {
+				for p := range products {
+					if !slices.ContainsFunc(hist[pair{p, today + d}], func(t time.Duration) bool { return t >= from && t < from+band.every }) {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
+}
+
+// modelCapacity is the largest product count that modelFresh keeps fresh, up to
+// limit, by bisection (freshness only gets harder with more products).
+func modelCapacity(bands []modelBand, shards int, slot time.Duration, limit int) int {
+	lo, hi := 0, limit+1 // lo fresh (or zero), hi not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if modelFresh(mid, bands, shards, slot) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
