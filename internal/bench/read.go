@@ -31,26 +31,11 @@ import (
 	"github.com/slotsync/slotsync/internal/store"
 )
 
-// The SQL that store.ReadSnapshot runs for one answer, copied here because the
-// store keeps it unexported; TestReadSQLMatchesStore fails when the store's
-// changes. Both run in one read-only repeatable-read transaction that is rolled
-// back, as readSnapshot's is.
+// The SQL that store.ReadSnapshot runs for one answer, in one read-only
+// repeatable-read transaction that is rolled back.
 const (
-	readSyncTimesSQL = `
-SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
-       (SELECT changed_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
-       EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
-
-	readSlotsSQL = `
-SELECT s.provider_slot_id, s.start_date, s.start_time, s.end_time, s.remaining, s.currency_code,
-       coalesce(s.variant_id, 0),
-       p.pax_type, p.name, p.description, coalesce(p.min_count, 0), coalesce(p.max_count, 0),
-       p.remaining, p.is_primary, p.final_price::text, p.original_price::text,
-       coalesce(p.discount::text, ''), p.currency_code
-FROM slots s
-LEFT JOIN slot_pax p USING (product_id, date, provider_slot_id)
-WHERE s.product_id = $1 AND s.date = $2
-ORDER BY s.start_time COLLATE "C", s.provider_slot_id COLLATE "C", p.pax_type COLLATE "C"`
+	readSyncTimesSQL = store.ReadSyncTimesSQL
+	readSlotsSQL     = store.ReadSlotsSQL
 )
 
 // readSizes are the sizes of the read benchmark.

@@ -32,9 +32,17 @@ func (s *Store) ReadSnapshot(ctx context.Context, productID int64, date time.Tim
 	return snap, nil
 }
 
-// ORDER BY uses the C collation so the order is the bytes', whatever the
-// database's default collation.
-const readSlots = `
+// ReadSyncTimesSQL and ReadSlotsSQL are the statements ReadSnapshot runs, in one
+// read-only repeatable-read transaction, for a product ($1) and date ($2). They are
+// exported so the read benchmark can hand pgbench the very same SQL.
+const ReadSyncTimesSQL = `
+SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
+       (SELECT changed_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
+       EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
+
+// ReadSlotsSQL: see ReadSyncTimesSQL. ORDER BY uses the C collation so the order
+// is the bytes', whatever the database's default collation.
+const ReadSlotsSQL = `
 SELECT s.provider_slot_id, s.start_date, s.start_time, s.end_time, s.remaining, s.currency_code,
        coalesce(s.variant_id, 0),
        p.pax_type, p.name, p.description, coalesce(p.min_count, 0), coalesce(p.max_count, 0),
@@ -56,10 +64,7 @@ func (s *Store) readSnapshot(ctx context.Context, productID int64, day string) (
 	defer rollback(ctx, tx)
 
 	var known bool
-	err = tx.QueryRow(ctx, `
-SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
-       (SELECT changed_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
-       EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`, productID, day).
+	err = tx.QueryRow(ctx, ReadSyncTimesSQL, productID, day).
 		Scan(&snap.SyncedAt, &snap.ChangedAt, &known)
 	if err != nil {
 		return snap, fmt.Errorf("read sync time: %w", err)
@@ -71,7 +76,7 @@ SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $
 		return snap, nil
 	}
 
-	rows, err := tx.Query(ctx, readSlots, productID, day)
+	rows, err := tx.Query(ctx, ReadSlotsSQL, productID, day)
 	if err != nil {
 		return snap, fmt.Errorf("read slots: %w", err)
 	}
