@@ -100,9 +100,10 @@ type SyncScheduleSpec struct {
 	JobTemplate JobTemplateOverrides `json:"jobTemplate,omitzero"`
 
 	// concurrencyPolicy says what to do when a window's run is due while its
-	// previous run is still active: Forbid skips the due run, Replace deletes
-	// the active Job and starts the due one. It applies per window; different
-	// windows always run side by side. Defaults to Forbid.
+	// previous run is still active: Forbid holds the due run back and starts it,
+	// once, when the active one has finished; Replace deletes the active Job and
+	// starts the due one. It applies per window; different windows always run
+	// side by side. Defaults to Forbid.
 	// +optional
 	// +kubebuilder:default=Forbid
 	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
