@@ -32,8 +32,8 @@ type Env struct {
 	Config *rest.Config
 	Scheme *runtime.Scheme
 	// Client talks to the API server directly, with no cache: tests poll it.
-	Client client.Client
-	env    *envtest.Environment
+	Client  client.Client
+	control *envtest.Environment
 }
 
 var shared struct {
@@ -54,7 +54,7 @@ func Main(m *testing.M) {
 // also needs other servers (see pgtest.Main).
 func Stop() {
 	if shared.env != nil {
-		if err := shared.env.env.Stop(); err != nil {
+		if err := shared.env.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stop envtest: %v\n", err)
 		}
 	}
@@ -63,14 +63,16 @@ func Stop() {
 // Start returns the package's API server, starting it on first use.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	shared.once.Do(func() { shared.env, shared.err = start() })
+	shared.once.Do(func() { shared.env, shared.err = New() })
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
 	return shared.env
 }
 
-func start() (*Env, error) {
+// New starts an API server of its own, for callers outside a test (the benchmarks);
+// Stop ends it. Tests use Start, which shares one per package.
+func New() (*Env, error) {
 	if err := CheckAssets(os.Getenv("KUBEBUILDER_ASSETS")); err != nil {
 		return nil, err
 	}
@@ -101,7 +103,19 @@ func start() (*Env, error) {
 		_ = env.Stop()
 		return nil, err
 	}
-	return &Env{Config: cfg, Scheme: scheme, Client: c, env: env}, nil
+	return &Env{Config: cfg, Scheme: scheme, Client: c, control: env}, nil
+}
+
+// Stop ends the API server and etcd.
+func (e *Env) Stop() error { return e.control.Stop() }
+
+// AdminKubeconfig is a kubeconfig of a cluster admin, for a process of its own.
+func (e *Env) AdminKubeconfig(name string) ([]byte, error) {
+	user, err := e.control.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("add envtest user: %w", err)
+	}
+	return user.KubeConfig()
 }
 
 // CheckAssets says what is wrong with a KUBEBUILDER_ASSETS directory, and how to fix it.
