@@ -30,6 +30,18 @@ func (h *harness) stepTo(t *testing.T, name string, at time.Time, every time.Dur
 		}
 		return fmt.Errorf("no window's next run is %s yet: %+v", want, ss.Status.Windows)
 	})
+	// The status can move on while Forbid still holds the due run back, until the
+	// cache sees the previous Job finished: wait for the run itself, or the next
+	// step would move the clock past it.
+	due := inventoryv1alpha1.FormatScheduledAt(at.Truncate(every))
+	kubetest.Eventually(t, wait, func() error {
+		for _, j := range h.jobs(t, name) {
+			if j.Labels[inventoryv1alpha1.LabelScheduledAt] == due {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Job for the run due at %s yet", at.Truncate(every))
+	})
 }
 
 // scheduledRuns returns the scheduled times of each window's Jobs, sorted, and
