@@ -3,20 +3,26 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/big"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/slotsync/slotsync/internal/partner"
 )
 
 // The staging tables are created once per connection, outside any transaction
-// (so a rollback cannot undo them), and emptied by every commit: a snapshot loads
-// into them with COPY and merges from there without churning the catalog.
+// (so a rollback cannot undo them), and emptied by every commit: changed answers
+// load into them with COPY, keyed by (product, date), and merge from there
+// without churning the catalog.
 const (
-	stagingCreated = "slotsync.store.staging"
+	stagingCreated = "slotsync.store.staging.v2"
 	createStaging  = `
 CREATE TEMP TABLE IF NOT EXISTS staged_slots (
+    product_id       bigint  NOT NULL,
+    date             date    NOT NULL,
     provider_slot_id text    NOT NULL,
     start_date       text    NOT NULL,
     start_time       text    NOT NULL,
@@ -26,6 +32,8 @@ CREATE TEMP TABLE IF NOT EXISTS staged_slots (
     variant_id       bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS staged_pax (
+    product_id       bigint  NOT NULL,
+    date             date    NOT NULL,
     provider_slot_id text    NOT NULL,
     pax_type         text    NOT NULL,
     name             text    NOT NULL,
@@ -39,6 +47,9 @@ CREATE TEMP TABLE IF NOT EXISTS staged_pax (
     discount         text,
     currency_code    text    NOT NULL
 ) ON COMMIT DELETE ROWS;`
+
+	// truncateStaging empties the staging tables between two rounds of a batch.
+	truncateStaging = `TRUNCATE staged_slots, staged_pax`
 )
 
 func ensureStaging(ctx context.Context, conn *pgx.Conn) error {
@@ -53,92 +64,277 @@ func ensureStaging(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-var (
-	stagedSlotColumns = []string{"provider_slot_id", "start_date", "start_time", "end_time", "remaining", "currency_code", "variant_id"}
-	stagedPaxColumns  = []string{"provider_slot_id", "pax_type", "name", "description", "min_count", "max_count",
-		"remaining", "is_primary", "final_price", "original_price", "discount", "currency_code"}
-)
-
-// stage loads the canonical answer into the staging tables with COPY.
-func stage(ctx context.Context, tx pgx.Tx, canon []partner.Slot) error {
-	slotRows := make([][]any, 0, len(canon))
-	var paxRows [][]any
-	for _, s := range canon {
-		slotRows = append(slotRows, []any{s.ProviderSlotID, s.StartDate, s.StartTime, s.EndTime,
-			s.Remaining, s.CurrencyCode, nullIfZero(s.VariantID)})
-		for _, p := range s.PaxAvailability {
-			paxRows = append(paxRows, []any{s.ProviderSlotID, p.Type, p.Name, p.Description, p.Min, p.Max,
-				p.Remaining, p.IsPrimary, string(p.Price.FinalPrice), string(p.Price.OriginalPrice),
-				nullIfEmpty(p.Price.Discount), p.Price.CurrencyCode})
-		}
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"staged_slots"}, stagedSlotColumns, pgx.CopyFromRows(slotRows)); err != nil {
-		return fmt.Errorf("copy slots: %w", err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"staged_pax"}, stagedPaxColumns, pgx.CopyFromRows(paxRows)); err != nil {
-		return fmt.Errorf("copy pax: %w", err)
-	}
-	return nil
-}
-
-// The merge statements. Vanished pax go before vanished slots so that Deleted
-// counts them (a cascade would not). Upserts skip rows whose values are all equal,
-// so an unchanged row keeps its tuple; prices compare as text because numeric
-// equality says 12.5 = 12.50, and the text is what must read back.
+// The statements of a batch. Pairs travel as parallel arrays: product ids ($1)
+// and dates as text ($2), then per-pair values.
 const (
-	upsertSync = `
+	// lockPairsSQL takes the locks in the order of the array, which is sorted.
+	lockPairsSQL = `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int4[]) AS k`
+
+	readHashesSQL = `
+SELECT i.product_id, i.date::text, i.content_hash
+FROM inventory_syncs i
+JOIN unnest($1::bigint[], $2::text[]::date[]) AS k(product_id, date)
+  ON i.product_id = k.product_id AND i.date = k.date`
+
+	// recordSyncs moves the sync time of unchanged answers.
+	recordSyncs = `
+UPDATE inventory_syncs i SET synced_at = u.synced_at
+FROM unnest($1::bigint[], $2::text[]::date[], $3::timestamptz[]) AS u(product_id, date, synced_at)
+WHERE i.product_id = u.product_id AND i.date = u.date`
+
+	upsertSyncs = `
 INSERT INTO inventory_syncs (product_id, date, synced_at, changed_at, slot_count, content_hash)
-VALUES ($1, $2, $3, $3, $4, $5)
+SELECT product_id, date, synced_at, synced_at, slot_count, content_hash
+FROM unnest($1::bigint[], $2::text[]::date[], $3::timestamptz[], $4::int4[], $5::bytea[])
+     AS u(product_id, date, synced_at, slot_count, content_hash)
 ON CONFLICT (product_id, date) DO UPDATE
 SET synced_at = EXCLUDED.synced_at, changed_at = EXCLUDED.changed_at,
     slot_count = EXCLUDED.slot_count, content_hash = EXCLUDED.content_hash`
 
+	// The merge statements, for the changed pairs ($1, $2), each returning its
+	// rows per pair. Vanished pax go before vanished slots so that Deleted counts
+	// them (a cascade would not). Upserts skip rows whose values are all equal, so
+	// an unchanged row keeps its tuple; prices compare as text because numeric
+	// equality says 12.5 = 12.50, and the text is what must read back.
 	deleteVanishedPax = `
-DELETE FROM slot_pax p
-WHERE p.product_id = $1 AND p.date = $2
-  AND NOT EXISTS (SELECT FROM staged_pax n
-                  WHERE n.provider_slot_id = p.provider_slot_id AND n.pax_type = p.pax_type)`
+WITH gone AS (
+  DELETE FROM slot_pax p
+  USING unnest($1::bigint[], $2::text[]::date[]) AS c(product_id, date)
+  WHERE p.product_id = c.product_id AND p.date = c.date
+    AND NOT EXISTS (SELECT FROM staged_pax n
+                    WHERE n.product_id = p.product_id AND n.date = p.date
+                      AND n.provider_slot_id = p.provider_slot_id AND n.pax_type = p.pax_type)
+  RETURNING p.product_id, p.date)
+SELECT product_id, date::text, count(*) FROM gone GROUP BY product_id, date`
 
 	deleteVanishedSlots = `
-DELETE FROM slots s
-WHERE s.product_id = $1 AND s.date = $2
-  AND NOT EXISTS (SELECT FROM staged_slots n WHERE n.provider_slot_id = s.provider_slot_id)`
+WITH gone AS (
+  DELETE FROM slots s
+  USING unnest($1::bigint[], $2::text[]::date[]) AS c(product_id, date)
+  WHERE s.product_id = c.product_id AND s.date = c.date
+    AND NOT EXISTS (SELECT FROM staged_slots n
+                    WHERE n.product_id = s.product_id AND n.date = s.date
+                      AND n.provider_slot_id = s.provider_slot_id)
+  RETURNING s.product_id, s.date)
+SELECT product_id, date::text, count(*) FROM gone GROUP BY product_id, date`
 
 	upsertSlots = `
-INSERT INTO slots AS s (product_id, date, provider_slot_id, start_date, start_time, end_time,
-                        remaining, currency_code, variant_id)
-SELECT $1, $2, provider_slot_id, start_date, start_time, end_time, remaining, currency_code, variant_id
-FROM staged_slots
-ON CONFLICT (product_id, date, provider_slot_id) DO UPDATE
-SET start_date = EXCLUDED.start_date, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time,
-    remaining = EXCLUDED.remaining, currency_code = EXCLUDED.currency_code, variant_id = EXCLUDED.variant_id
-WHERE (s.start_date, s.start_time, s.end_time, s.remaining, s.currency_code, s.variant_id)
-      IS DISTINCT FROM
-      (EXCLUDED.start_date, EXCLUDED.start_time, EXCLUDED.end_time, EXCLUDED.remaining,
-       EXCLUDED.currency_code, EXCLUDED.variant_id)`
+WITH written AS (
+  INSERT INTO slots AS s (product_id, date, provider_slot_id, start_date, start_time, end_time,
+                          remaining, currency_code, variant_id)
+  SELECT product_id, date, provider_slot_id, start_date, start_time, end_time, remaining, currency_code,
+         variant_id
+  FROM staged_slots
+  ON CONFLICT (product_id, date, provider_slot_id) DO UPDATE
+  SET start_date = EXCLUDED.start_date, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time,
+      remaining = EXCLUDED.remaining, currency_code = EXCLUDED.currency_code, variant_id = EXCLUDED.variant_id
+  WHERE (s.start_date, s.start_time, s.end_time, s.remaining, s.currency_code, s.variant_id)
+        IS DISTINCT FROM
+        (EXCLUDED.start_date, EXCLUDED.start_time, EXCLUDED.end_time, EXCLUDED.remaining,
+         EXCLUDED.currency_code, EXCLUDED.variant_id)
+  RETURNING s.product_id, s.date)
+SELECT product_id, date::text, count(*) FROM written GROUP BY product_id, date`
 
 	upsertPax = `
-INSERT INTO slot_pax AS p (product_id, date, provider_slot_id, pax_type, name, description, min_count,
-                           max_count, remaining, is_primary, final_price, original_price, discount,
-                           currency_code)
-SELECT $1, $2, provider_slot_id, pax_type, name, description, min_count, max_count, remaining,
-       is_primary, final_price::numeric, original_price::numeric, discount::numeric, currency_code
-FROM staged_pax
-ON CONFLICT (product_id, date, provider_slot_id, pax_type) DO UPDATE
-SET name = EXCLUDED.name, description = EXCLUDED.description, min_count = EXCLUDED.min_count,
-    max_count = EXCLUDED.max_count, remaining = EXCLUDED.remaining, is_primary = EXCLUDED.is_primary,
-    final_price = EXCLUDED.final_price, original_price = EXCLUDED.original_price,
-    discount = EXCLUDED.discount, currency_code = EXCLUDED.currency_code
-WHERE (p.name, p.description, p.min_count, p.max_count, p.remaining, p.is_primary,
-       p.final_price::text, p.original_price::text, p.discount::text, p.currency_code)
-      IS DISTINCT FROM
-      (EXCLUDED.name, EXCLUDED.description, EXCLUDED.min_count, EXCLUDED.max_count,
-       EXCLUDED.remaining, EXCLUDED.is_primary, EXCLUDED.final_price::text,
-       EXCLUDED.original_price::text, EXCLUDED.discount::text, EXCLUDED.currency_code)`
+WITH written AS (
+  INSERT INTO slot_pax AS p (product_id, date, provider_slot_id, pax_type, name, description, min_count,
+                             max_count, remaining, is_primary, final_price, original_price, discount,
+                             currency_code)
+  SELECT product_id, date, provider_slot_id, pax_type, name, description, min_count, max_count, remaining,
+         is_primary, final_price::numeric, original_price::numeric, discount::numeric, currency_code
+  FROM staged_pax
+  ON CONFLICT (product_id, date, provider_slot_id, pax_type) DO UPDATE
+  SET name = EXCLUDED.name, description = EXCLUDED.description, min_count = EXCLUDED.min_count,
+      max_count = EXCLUDED.max_count, remaining = EXCLUDED.remaining, is_primary = EXCLUDED.is_primary,
+      final_price = EXCLUDED.final_price, original_price = EXCLUDED.original_price,
+      discount = EXCLUDED.discount, currency_code = EXCLUDED.currency_code
+  WHERE (p.name, p.description, p.min_count, p.max_count, p.remaining, p.is_primary,
+         p.final_price::text, p.original_price::text, p.discount::text, p.currency_code)
+        IS DISTINCT FROM
+        (EXCLUDED.name, EXCLUDED.description, EXCLUDED.min_count, EXCLUDED.max_count,
+         EXCLUDED.remaining, EXCLUDED.is_primary, EXCLUDED.final_price::text,
+         EXCLUDED.original_price::text, EXCLUDED.discount::text, EXCLUDED.currency_code)
+  RETURNING p.product_id, p.date)
+SELECT product_id, date::text, count(*) FROM written GROUP BY product_id, date`
+
+	notifyPairs = `SELECT count(pg_notify($1, x)) FROM unnest($2::text[]) AS x`
 )
 
+var (
+	syncColumns = []string{"product_id", "date", "synced_at", "changed_at", "slot_count", "content_hash"}
+	slotColumns = []string{"product_id", "date", "provider_slot_id", "start_date", "start_time", "end_time",
+		"remaining", "currency_code", "variant_id"}
+	paxColumns = []string{"product_id", "date", "provider_slot_id", "pax_type", "name", "description",
+		"min_count", "max_count", "remaining", "is_primary", "final_price", "original_price", "discount",
+		"currency_code"}
+)
+
+// copyRows are the COPY rows of answers into the tables (staged: into the staging
+// tables), in the column orders above. Every value has the Go type of its column,
+// as pgx's COPY encodes a string into a date or numeric column only by way of a
+// failed plan and a text parse, which costs more than the rest of the write.
+func copyRows(entries []*entry, staged bool) (slots, pax [][]any) {
+	for _, e := range entries {
+		for _, s := range e.canon {
+			slots = append(slots, []any{e.key.product, e.date, s.ProviderSlotID, s.StartDate, s.StartTime,
+				s.EndTime, s.Remaining, s.CurrencyCode, nullIfZero(s.VariantID)})
+			for _, p := range s.PaxAvailability {
+				row := []any{e.key.product, e.date, s.ProviderSlotID, p.Type, p.Name, p.Description,
+					p.Min, p.Max, p.Remaining, p.IsPrimary, nil, nil, nil, p.Price.CurrencyCode}
+				if staged {
+					row[10], row[11], row[12] = string(p.Price.FinalPrice), string(p.Price.OriginalPrice), nullIfEmpty(p.Price.Discount)
+				} else {
+					row[10], row[11], row[12] = numeric(p.Price.FinalPrice), numeric(p.Price.OriginalPrice), numeric(p.Price.Discount)
+				}
+				pax = append(pax, row)
+			}
+		}
+	}
+	return slots, pax
+}
+
+// numeric is the exact value of a decimal text checked by partner.ParseDecimal,
+// with its scale: "12.50" is 1250e-2, which reads back as "12.50". Empty is NULL.
+func numeric(d partner.Decimal) pgtype.Numeric {
+	if d == "" {
+		return pgtype.Numeric{}
+	}
+	text := string(d)
+	var exp int32
+	if i := strings.IndexByte(text, '.'); i >= 0 {
+		exp = -int32(len(text) - i - 1)
+		text = text[:i] + text[i+1:]
+	}
+	n, ok := new(big.Int).SetString(text, 10)
+	if !ok { // canonical checked it; NaN makes the COPY fail rather than store a wrong price
+		return pgtype.Numeric{NaN: true, Valid: true}
+	}
+	return pgtype.Numeric{Int: n, Exp: exp, Valid: true}
+}
+
+// copyFresh writes answers of pairs with no stored answer straight into the
+// tables with COPY: under the pairs' locks no other writer can add their rows, so
+// there is nothing to compare or merge.
+func copyFresh(ctx context.Context, tx pgx.Tx, fresh []*entry) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	syncs := make([][]any, len(fresh))
+	for i, e := range fresh {
+		syncs[i] = []any{e.key.product, e.date, e.syncedAt, e.syncedAt, len(e.canon), e.hash}
+		e.res.Written = rowCount(e.canon)
+	}
+	slots, pax := copyRows(fresh, false)
+	for _, c := range []struct {
+		table string
+		cols  []string
+		rows  [][]any
+	}{{"inventory_syncs", syncColumns, syncs}, {"slots", slotColumns, slots}, {"slot_pax", paxColumns, pax}} {
+		if len(c.rows) == 0 {
+			continue
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
+			return fmt.Errorf("copy %s: %w", c.table, err)
+		}
+	}
+	return nil
+}
+
+func rowCount(canon []partner.Slot) int {
+	n := len(canon)
+	for _, s := range canon {
+		n += len(s.PaxAvailability)
+	}
+	return n
+}
+
+// stage loads the canonical answers of changed pairs into the staging tables with COPY.
+func stage(ctx context.Context, tx pgx.Tx, changed []*entry) error {
+	slots, pax := copyRows(changed, true)
+	if len(slots) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"staged_slots"}, slotColumns, pgx.CopyFromRows(slots)); err != nil {
+			return fmt.Errorf("copy slots: %w", err)
+		}
+	}
+	if len(pax) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"staged_pax"}, paxColumns, pgx.CopyFromRows(pax)); err != nil {
+			return fmt.Errorf("copy pax: %w", err)
+		}
+	}
+	return nil
+}
+
+// merge sends, in one round trip, the statements that record the unchanged
+// answers' sync time, replace the stored answers of changed pairs by the staged
+// ones, and notify every pair of the round.
+func merge(ctx context.Context, tx pgx.Tx, round, changed, unchanged []*entry) error {
+	var p plan
+	if len(unchanged) > 0 {
+		products, days := pairArrays(unchanged)
+		times := make([]time.Time, len(unchanged))
+		for i, e := range unchanged {
+			times[i] = e.syncedAt
+		}
+		p.queue("record sync", nil, recordSyncs, products, days, times)
+	}
+	if len(changed) > 0 {
+		products, days := pairArrays(changed)
+		times := make([]time.Time, len(changed))
+		counts := make([]int32, len(changed))
+		hashes := make([][]byte, len(changed))
+		for i, e := range changed {
+			times[i], counts[i], hashes[i] = e.syncedAt, int32(len(e.canon)), e.hash
+		}
+		byKey := make(map[pairKey]*SnapshotResult, len(changed))
+		for _, e := range changed {
+			byKey[e.key] = e.res
+		}
+		deleted := perPair(byKey, func(r *SnapshotResult) *int { return &r.Deleted })
+		written := perPair(byKey, func(r *SnapshotResult) *int { return &r.Written })
+		p.queue("record sync", nil, upsertSyncs, products, days, times, counts, hashes)
+		p.queueRows("delete vanished pax", deleteVanishedPax, deleted, products, days)
+		p.queueRows("delete vanished slots", deleteVanishedSlots, deleted, products, days)
+		p.queueRows("merge slots", upsertSlots, written)
+		p.queueRows("merge pax", upsertPax, written)
+	}
+	payloads := make([]string, len(round))
+	for i, e := range round {
+		payloads[i] = e.key.String()
+	}
+	p.queue("notify", nil, notifyPairs, SnapshotChannel, payloads)
+	return p.run(ctx, tx)
+}
+
+func pairArrays(entries []*entry) (products []int64, days []string) {
+	products, days = make([]int64, len(entries)), make([]string, len(entries))
+	for i, e := range entries {
+		products[i], days[i] = e.key.product, e.key.day
+	}
+	return products, days
+}
+
+// perPair reads rows of (product, date, count) into the field of each pair's result.
+func perPair(byKey map[pairKey]*SnapshotResult, field func(*SnapshotResult) *int) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		var (
+			key pairKey
+			n   int64
+		)
+		if err := rows.Scan(&key.product, &key.day, &n); err != nil {
+			return err
+		}
+		res, ok := byKey[key]
+		if !ok {
+			return fmt.Errorf("rows of pair %s, which is not in the batch", key)
+		}
+		*field(res) += int(n)
+		return nil
+	}
+}
+
 // plan is a batch of statements sent in one round trip, each with the name it
-// gets in errors and the counter its affected rows add to.
+// gets in errors and either the counter its affected rows add to or the function
+// that reads its rows.
 type plan struct {
 	batch pgx.Batch
 	steps []planStep
@@ -147,6 +343,7 @@ type plan struct {
 type planStep struct {
 	what  string
 	count *int
+	row   func(pgx.Rows) error
 }
 
 func (p *plan) queue(what string, count *int, sql string, args ...any) {
@@ -154,28 +351,41 @@ func (p *plan) queue(what string, count *int, sql string, args ...any) {
 	p.steps = append(p.steps, planStep{what: what, count: count})
 }
 
+func (p *plan) queueRows(what, sql string, row func(pgx.Rows) error, args ...any) {
+	p.batch.Queue(sql, args...)
+	p.steps = append(p.steps, planStep{what: what, row: row})
+}
+
 func (p *plan) run(ctx context.Context, tx pgx.Tx) error {
 	br := tx.SendBatch(ctx, &p.batch)
 	for _, st := range p.steps {
-		tag, err := br.Exec()
-		if err != nil {
+		if err := st.read(br); err != nil {
 			_ = br.Close() // the statement's error is the one to report
 			return fmt.Errorf("%s: %w", st.what, err)
-		}
-		if st.count != nil {
-			*st.count += int(tag.RowsAffected())
 		}
 	}
 	return br.Close()
 }
 
-// queueMerge queues the statements that replace the stored answer by the staged one.
-func queueMerge(p *plan, res *SnapshotResult, productID int64, day string, syncedAt time.Time, slotCount int, hash []byte) {
-	p.queue("record sync", nil, upsertSync, productID, day, syncedAt, slotCount, hash)
-	p.queue("delete vanished pax", &res.Deleted, deleteVanishedPax, productID, day)
-	p.queue("delete vanished slots", &res.Deleted, deleteVanishedSlots, productID, day)
-	p.queue("merge slots", &res.Written, upsertSlots, productID, day)
-	p.queue("merge pax", &res.Written, upsertPax, productID, day)
+func (st planStep) read(br pgx.BatchResults) error {
+	if st.row == nil {
+		tag, err := br.Exec()
+		if err == nil && st.count != nil {
+			*st.count += int(tag.RowsAffected())
+		}
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := st.row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func nullIfZero(v int64) *int64 {

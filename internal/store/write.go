@@ -3,9 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +15,7 @@ import (
 
 // SnapshotChannel is the LISTEN/NOTIFY channel of committed snapshots. The payload
 // is "<productID>:<YYYY-MM-DD>"; it is sent for unchanged answers too, since their
-// freshness moved.
+// freshness moved. A transaction that writes several pairs sends one per pair.
 const SnapshotChannel = "slotsync_snapshot"
 
 // snapshotLockSpace is the first key of the two-key advisory lock that serialises
@@ -36,82 +36,162 @@ type SnapshotResult struct {
 	Deleted int
 }
 
+// SnapshotWrite is one answer to store: the partner's slots for ProductID on Date,
+// fetched at SyncedAt.
+type SnapshotWrite struct {
+	ProductID int64
+	Date      time.Time
+	Slots     []partner.Slot
+	SyncedAt  time.Time
+}
+
 // WriteSnapshot stores the partner's answer for productID on date, fetched at
 // syncedAt, in one transaction, and notifies SnapshotChannel on commit. Writers of
 // the same pair take turns, so the result is always exactly one whole answer.
+// It is WriteSnapshots of one answer.
 func (s *Store) WriteSnapshot(ctx context.Context, productID int64, date time.Time, slots []partner.Slot, syncedAt time.Time) (SnapshotResult, error) {
-	day := dateText(date)
-	res, err := s.writeSnapshot(ctx, productID, day, slots, syncedAt)
+	res, err := s.WriteSnapshots(ctx, []SnapshotWrite{{ProductID: productID, Date: date, Slots: slots, SyncedAt: syncedAt}})
 	if err != nil {
-		return SnapshotResult{}, fmt.Errorf("write snapshot of product %d on %s: %w", productID, day, err)
+		return SnapshotResult{}, err
+	}
+	return res[0], nil
+}
+
+// WriteSnapshots stores many answers in one transaction (group commit), with the
+// guarantees of WriteSnapshot for each: an unchanged answer only moves its sync
+// time, a changed one replaces the stored answer row by row, every pair is
+// notified on commit, and concurrent writers of a pair take turns. The result is
+// the same as writing the answers one after the other in slice order, except that
+// all or none commit: the same pair twice in one batch is written twice, in
+// order, so the later answer is the one stored, and each gets its own result.
+// Results are in the order of writes. On error nothing was written; an invalid
+// answer fails the whole batch (its error names the pair), so a caller that must
+// save the others writes them again without it, or one by one.
+func (s *Store) WriteSnapshots(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error) {
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	res, err := s.writeSnapshots(ctx, writes)
+	if err != nil {
+		if len(writes) == 1 {
+			return nil, fmt.Errorf("write snapshot of product %d on %s: %w", writes[0].ProductID, dateText(writes[0].Date), err)
+		}
+		return nil, fmt.Errorf("write %d snapshots: %w", len(writes), err)
 	}
 	return res, nil
 }
 
-func (s *Store) writeSnapshot(ctx context.Context, productID int64, day string, slots []partner.Slot, syncedAt time.Time) (SnapshotResult, error) {
-	canon, err := canonical(slots)
-	if err != nil {
-		return SnapshotResult{}, err
+// pairKey is a (product, date) as the statements see it.
+type pairKey struct {
+	product int64
+	day     string
+}
+
+func (k pairKey) String() string { return fmt.Sprintf("%d:%s", k.product, k.day) }
+
+// entry is one answer of a batch on its way to the database.
+type entry struct {
+	key      pairKey
+	date     time.Time // key.day at midnight UTC, as COPY sends a date
+	canon    []partner.Slot
+	hash     []byte
+	syncedAt time.Time
+	res      *SnapshotResult
+}
+
+func (s *Store) writeSnapshots(ctx context.Context, writes []SnapshotWrite) ([]SnapshotResult, error) {
+	results := make([]SnapshotResult, len(writes))
+	entries := make([]entry, len(writes))
+	for i, w := range writes {
+		key := pairKey{w.ProductID, dateText(w.Date)}
+		canon, err := canonical(w.Slots)
+		if err != nil {
+			if len(writes) > 1 {
+				err = fmt.Errorf("product %d on %s: %w", key.product, key.day, err)
+			}
+			return nil, err
+		}
+		results[i].Slots = len(canon)
+		y, m, d := w.Date.Date()
+		entries[i] = entry{key: key, date: time.Date(y, m, d, 0, 0, 0, 0, time.UTC), canon: canon, hash: contentHash(canon), syncedAt: w.SyncedAt, res: &results[i]}
 	}
-	hash, err := contentHash(canon)
-	if err != nil {
-		return SnapshotResult{}, err
+	// Round r holds the (r+1)-th answer of each pair, so that no round has a pair
+	// twice and the rounds apply in slice order.
+	var rounds [][]*entry
+	seen := make(map[pairKey]int, len(entries))
+	for i := range entries {
+		r := seen[entries[i].key]
+		seen[entries[i].key]++
+		if r == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[r] = append(rounds[r], &entries[i])
 	}
-	res := SnapshotResult{Slots: len(canon)}
 
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return res, fmt.Errorf("acquire connection: %w", err)
+		return nil, fmt.Errorf("acquire connection: %w", err)
 	}
 	defer conn.Release()
 	if err := ensureStaging(ctx, conn.Conn()); err != nil {
-		return res, err
+		return nil, err
 	}
 	pid := conn.Conn().PgConn().PID()
 
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer rollback(ctx, tx)
 
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, snapshotLockSpace, pairLockKey(productID, day)); err != nil {
-		return res, fmt.Errorf("lock pair: %w", err)
-	}
-	var stored []byte
-	err = tx.QueryRow(ctx, `SELECT content_hash FROM inventory_syncs WHERE product_id = $1 AND date = $2`, productID, day).Scan(&stored)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return res, fmt.Errorf("read stored hash: %w", err)
+	stored, err := lockPairs(ctx, tx, rounds[0])
+	if err != nil {
+		return nil, err
 	}
 	if err := s.runHook(ctx, "locked", pid); err != nil {
-		return res, err
+		return nil, err
 	}
-
-	var p plan
-	if bytes.Equal(stored, hash) {
-		p.queue("record sync", nil, `UPDATE inventory_syncs SET synced_at = $3 WHERE product_id = $1 AND date = $2`,
-			productID, day, syncedAt)
-	} else {
-		res.Changed = true
-		if err := stage(ctx, tx, canon); err != nil {
-			return res, err
+	for r, round := range rounds {
+		if r > 0 {
+			if _, err := tx.Exec(ctx, truncateStaging); err != nil {
+				return nil, fmt.Errorf("empty staging tables: %w", err)
+			}
+		}
+		var fresh, changed, unchanged []*entry
+		for _, e := range round {
+			prev, ok := stored[e.key]
+			switch {
+			case ok && bytes.Equal(prev, e.hash):
+				unchanged = append(unchanged, e)
+				continue
+			case ok:
+				changed = append(changed, e)
+			default:
+				fresh = append(fresh, e)
+			}
+			e.res.Changed = true
+			stored[e.key] = e.hash // what the next round compares with
+		}
+		if err := copyFresh(ctx, tx, fresh); err != nil {
+			return nil, err
+		}
+		if err := stage(ctx, tx, changed); err != nil {
+			return nil, err
 		}
 		if err := s.runHook(ctx, "staged", pid); err != nil {
-			return res, err
+			return nil, err
 		}
-		queueMerge(&p, &res, productID, day, syncedAt, len(canon), hash)
-	}
-	p.queue("notify", nil, `SELECT pg_notify($1, $2)`, SnapshotChannel, fmt.Sprintf("%d:%s", productID, day))
-	if err := p.run(ctx, tx); err != nil {
-		return res, err
+		if err := merge(ctx, tx, round, changed, unchanged); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.runHook(ctx, "merged", pid); err != nil {
-		return res, err
+		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	return res, nil
+	return results, nil
 }
 
 // pairLockKey folds a (product, date) pair into the second advisory lock key.
@@ -119,6 +199,40 @@ func pairLockKey(productID int64, day string) int32 {
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%d:%s", productID, day)
 	return int32(h.Sum32())
+}
+
+// lockPairs takes the advisory locks of the pairs, in ascending key order so that
+// two batches sharing pairs cannot deadlock, and reads their stored hashes; a
+// pair missing from the map has no stored answer and, by the foreign keys, no rows.
+func lockPairs(ctx context.Context, tx pgx.Tx, pairs []*entry) (map[pairKey][]byte, error) {
+	lockKeys := make([]int32, 0, len(pairs))
+	products := make([]int64, len(pairs))
+	days := make([]string, len(pairs))
+	for i, e := range pairs {
+		lockKeys = append(lockKeys, pairLockKey(e.key.product, e.key.day))
+		products[i], days[i] = e.key.product, e.key.day
+	}
+	slices.Sort(lockKeys)
+	lockKeys = slices.Compact(lockKeys)
+
+	var p plan
+	p.queue("lock pairs", nil, lockPairsSQL, snapshotLockSpace, lockKeys)
+	stored := make(map[pairKey][]byte, len(pairs))
+	p.queueRows("read stored hashes", readHashesSQL, func(rows pgx.Rows) error {
+		var (
+			key pairKey
+			h   []byte
+		)
+		if err := rows.Scan(&key.product, &key.day, &h); err != nil {
+			return err
+		}
+		stored[key] = h
+		return nil
+	}, products, days)
+	if err := p.run(ctx, tx); err != nil {
+		return nil, err
+	}
+	return stored, nil
 }
 
 func (s *Store) runHook(ctx context.Context, stage string, pid uint32) error {
