@@ -83,7 +83,11 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		return sum, err
 	}
 
+	// Answers are written in the background, many to a transaction when they come
+	// faster than one transaction each (see groupCommit).
+	gc := newGroupCommit(w.Writer, inFlightGrace)
 	for i, p := range pairs {
+		sum.addWritten(ctx, gc.take())
 		if ctx.Err() != nil {
 			for _, rest := range pairs[i:] {
 				sum.addFailure(rest, fmt.Errorf("not fetched: %w", context.Cause(ctx)))
@@ -95,7 +99,7 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 			sum.PairsOK++
 			continue
 		}
-		res, err := w.syncPair(ctx, p, now)
+		slots, err := w.Fetcher.FetchInventory(ctx, p.ProductID, p.Date)
 		if err != nil {
 			log.Error(err, "sync failed", "product", p.ProductID, "date", p.Date.Format(time.DateOnly))
 			sum.addFailure(p, err)
@@ -109,32 +113,14 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 			}
 			continue
 		}
-		sum.PairsOK++
-		sum.SlotsWritten += res.Written
-		if res.Changed {
-			sum.SnapshotsChanged++
-		}
-		log.V(1).Info("snapshot written", "product", p.ProductID, "date", p.Date.Format(time.DateOnly), "slots", res.Slots, "changed", res.Changed)
+		// The answer cost budget: its snapshot may commit even if we are being stopped.
+		gc.submit(ctx, p, store.SnapshotWrite{ProductID: p.ProductID, Date: p.Date, Slots: slots, SyncedAt: now()})
 	}
+	sum.addWritten(ctx, gc.close())
 	if sum.PairsFailed > 0 {
 		return sum, fmt.Errorf("%d of %d pairs failed", sum.PairsFailed, sum.PairsTotal)
 	}
 	return sum, nil
-}
-
-func (w *Worker) syncPair(ctx context.Context, p Pair, now func() time.Time) (store.SnapshotResult, error) {
-	slots, err := w.Fetcher.FetchInventory(ctx, p.ProductID, p.Date)
-	if err != nil {
-		return store.SnapshotResult{}, err
-	}
-	// The answer cost budget: let its snapshot commit even if we are being stopped.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inFlightGrace)
-	defer cancel()
-	res, err := w.Writer.WriteSnapshot(wctx, p.ProductID, p.Date, slots, now())
-	if err != nil {
-		return res, fmt.Errorf("sync %s: %w", p, err)
-	}
-	return res, nil
 }
 
 func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, since time.Time) (map[Pair]bool, error) {
