@@ -55,7 +55,8 @@ func TestCreatesOneIndexedJobPerBand(t *testing.T) {
 			t.Fatalf("Job %s for unknown window %q", j.Name, window)
 		}
 		delete(want, window)
-		due := t0.Truncate(map[string]time.Duration{"today": 15 * time.Minute, "week": 4 * time.Hour, "month": 24 * time.Hour}[window])
+		every := map[string]time.Duration{"today": 15 * time.Minute, "week": 4 * time.Hour, "month": 24 * time.Hour}[window]
+		due := t0.Truncate(every)
 		if j.Name != inventoryv1alpha1.JobName("sample", window, due) {
 			t.Errorf("Job name %s, want %s", j.Name, inventoryv1alpha1.JobName("sample", window, due))
 		}
@@ -70,7 +71,7 @@ func TestCreatesOneIndexedJobPerBand(t *testing.T) {
 		c := pod.Containers[0]
 		args := strings.Join(c.Args, " ")
 		for _, a := range []string{"sync", "--products=14,15", "--from-day=" + days[0], "--to-day=" + days[1], "--shards=2", "--timezone=UTC",
-			"--scheduled-at=" + due.Format(time.RFC3339), "--partner-url=http://partner.example:8081", "--rate-limit=30", "--rate-window=1m0s"} {
+			"--scheduled-at=" + due.Format(time.RFC3339), "--partner-url=http://partner.example:8081", "--rate-limit=30", "--rate-window=1m0s", "--every=" + every.String()} {
 			if !slices.Contains(c.Args, a) {
 				t.Errorf("Job %s args %q lack %q", j.Name, args, a)
 			}
@@ -374,10 +375,10 @@ func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h.schedule(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many })
 	ss := h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	c := findCondition(ss, inventoryv1alpha1.ConditionBudgetExceeded)
-	if !strings.Contains(c.Message, "at most 278 products") || !strings.Contains(c.Message, "32.29 requests/min") {
+	if !strings.Contains(c.Message, "at most 277 products") || !strings.Contains(c.Message, "32.29 requests/min") {
 		t.Errorf("budget message %q does not say the demand and what fits", c.Message)
 	}
-	h.update(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many[:278] })
+	h.update(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many[:277] })
 	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
 
 	// A second schedule on the same key counts against the same budget.

@@ -93,6 +93,8 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 		"--partner-timeout=" + timeout.String(),
 		"--rate-limit=" + strconv.Itoa(int(rpm)),
 		"--rate-window=" + window.String(),
+		// Bands refreshed more often get the key's budget first.
+		"--every=" + in.Band.Every.String(),
 		"--migrate",
 		// Named explicitly so that a node which relocates the file can find it in args.
 		"--termination-log=" + corev1.TerminationMessagePathDefault,

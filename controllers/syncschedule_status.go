@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/ratelimit"
 )
 
 // statusBuilder carries what one reconcile learned for the status it writes.
@@ -194,20 +195,22 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
 	}
 	budget := budgetPerMinute(ss)
+	// The limiter spaces requests by a jitter margin, so this much is what it hands out.
+	usable := budget / (1 + ratelimit.DefaultMargin)
 	total := own + others
 	ss.Status.DemandPerMinute = strconv.FormatFloat(total, 'f', 2, 64)
 	ss.Status.BudgetPerMinute = int32(math.Round(budget))
 	budgetDemand.WithLabelValues(ss.Namespace, ss.Name).Set(own)
 	cond := metav1.Condition{Type: inventoryv1alpha1.ConditionBudgetExceeded, ObservedGeneration: ss.Generation}
-	fit := productsThatFit(ss.Bands(), budget, others)
-	if total > budget+1e-9 {
+	fit := productsThatFit(ss.Bands(), usable, others)
+	if total > usable+1e-9 {
 		cond.Status, cond.Reason = metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget
-		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f requests/min, %.2f over its budget of %.0f; this schedule fits at most %d products (it has %d); sync still runs, fresher data waits",
-			partnerKeyOf(ss), total, total-budget, budget, fit, len(ss.Spec.Products))
+		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f requests/min, %.2f over the %.2f its limiter hands out (%.0f less a jitter margin); this schedule fits at most %d products (it has %d); sync still runs, the bands refreshed least often wait",
+			partnerKeyOf(ss), total, total-usable, usable, budget, fit, len(ss.Spec.Products))
 	} else {
 		cond.Status, cond.Reason = metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget
-		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of %.0f requests/min; this schedule could grow to %d products",
-			partnerKeyOf(ss), total, budget, fit)
+		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of the %.2f requests/min its limiter hands out (%.0f less a jitter margin); this schedule could grow to %d products",
+			partnerKeyOf(ss), total, usable, budget, fit)
 	}
 	apimeta.SetStatusCondition(&ss.Status.Conditions, cond)
 	return nil

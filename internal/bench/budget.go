@@ -27,8 +27,8 @@ func budgetJobs(quick bool) []job {
 		week, month = 12, 1
 	}
 	return []job{
-		{name: "week", products: productIDs(week), fromDay: 1, toDay: 6, shards: 4},
-		{name: "month", products: productIDs(month), fromDay: 7, toDay: 29, shards: 1},
+		{name: "week", products: productIDs(week), fromDay: 1, toDay: 6, shards: 4, every: 4 * time.Hour},
+		{name: "month", products: productIDs(month), fromDay: 7, toDay: 29, shards: 1, every: 24 * time.Hour},
 	}
 }
 

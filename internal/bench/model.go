@@ -14,8 +14,8 @@ type modelBand struct {
 
 // modelFresh plays one day of the controller's scheme at the granularity of
 // the limiter's slots, with no other cost: every band runs `shards` workers; the
-// limiter hands its slots to the waiting workers in turn (first come, first
-// served), so each active worker gets an equal share; a Job ends when all its
+// limiter hands each slot to a worker of the most often refreshed band that has
+// work (its priority), in turn among that band's workers; a Job ends when all its
 // shards have; a band's next run starts at its next due time, or at once if that
 // passed while the Job was active; a run skips the pairs synced after its
 // scheduled time, as a retried Job index does. It reports whether every pair
@@ -33,7 +33,7 @@ func modelFresh(products int, bands []modelBand, shards int, slot time.Duration)
 	active := make([]int, len(bands)) // workers left per band; 0 is idle
 	scheduled := make([]time.Duration, len(bands))
 	started := make([]bool, len(bands))
-	var queue []*worker
+	queues := make([][]*worker, len(bands)) // waiting workers per band
 	start := func(b int, now, due time.Duration) {
 		today := int(now / day)
 		var all []pair
@@ -51,7 +51,7 @@ func modelFresh(products int, bands []modelBand, shards int, slot time.Duration)
 				w.pairs = append(w.pairs, all[i])
 			}
 			if len(w.pairs) > 0 {
-				queue = append(queue, w)
+				queues[b] = append(queues[b], w)
 				active[b]++
 			}
 		}
@@ -64,17 +64,23 @@ func modelFresh(products int, bands []modelBand, shards int, slot time.Duration)
 				start(b, now, due)
 			}
 		}
-		if len(queue) == 0 {
+		b := -1
+		for i, band := range bands {
+			if len(queues[i]) > 0 && (b < 0 || band.every < bands[b].every) {
+				b = i
+			}
+		}
+		if b < 0 {
 			continue
 		}
-		w := queue[0]
-		queue = queue[1:]
+		w := queues[b][0]
+		queues[b] = queues[b][1:]
 		p := w.pairs[0]
 		w.pairs = w.pairs[1:]
 		last[p] = now
 		hist[p] = append(hist[p], now)
 		if len(w.pairs) > 0 {
-			queue = append(queue, w)
+			queues[b] = append(queues[b], w)
 		} else {
 			active[w.band]--
 		}

@@ -59,6 +59,8 @@ type job struct {
 	fromDay  int
 	toDay    int
 	shards   int
+	// every is the band's refresh interval, the limiter's priority (--every).
+	every time.Duration
 }
 
 func (j job) pairs() int { return len(j.products) * (j.toDay - j.fromDay + 1) }
@@ -180,7 +182,7 @@ func (ws *workerSet) run(ctx context.Context, jobs []job, scheduledAt time.Time)
 		if ws.seed {
 			fetcher = newSeedClient(ws.simURL)
 		} else {
-			l, err := ratelimit.New(db.Pool(), benchKey, ws.limit, ws.window)
+			l, err := ratelimit.New(db.Pool(), benchKey, ws.limit, ws.window, ratelimit.WithPriority(sh.j.every))
 			if err != nil {
 				return res, err
 			}

@@ -10,6 +10,13 @@
 // most J, a window sees the slots of a span window+J, which stays within the limit
 // while J ≤ window×margin. The default 0.5% margin tolerates 300 ms of jitter at
 // 30 per minute and costs 0.5% of the budget.
+//
+// Slots go to the most urgent work first: a Limiter made WithPriority(every) for a
+// band refreshed every `every` yields the key while workers of a band refreshed
+// more often have reserved a slot lately (rate-monotonic priority). Without it, a
+// key shared by today's, the week's and the month's Jobs would split the budget
+// equally among all their workers, and today's data would go stale long before
+// the budget is spent.
 package ratelimit
 
 import (
@@ -40,10 +47,12 @@ type Limiter struct {
 	pool     *pgxpool.Pool
 	keyHash  string
 	interval time.Duration
+	every    time.Duration
 
 	reservations atomic.Int64
 	waited       atomic.Int64 // nanoseconds
 	blocks       atomic.Int64
+	yields       atomic.Int64
 }
 
 // Stats counts what a Limiter did since it was made.
@@ -55,10 +64,13 @@ type Stats struct {
 	Waited time.Duration
 	// Blocks is the number of Block calls.
 	Blocks int64
+	// Yields counts the times the Limiter stood back for a band refreshed more often.
+	Yields int64
 }
 
 type options struct {
 	margin float64
+	every  time.Duration
 }
 
 // Option configures a Limiter.
@@ -68,6 +80,14 @@ type Option func(*options)
 // window×margin cannot exceed the partner's limit. It must be in [0, 1).
 func WithMargin(margin float64) Option {
 	return func(o *options) { o.margin = margin }
+}
+
+// WithPriority says the caller syncs a band refreshed every `every`. It yields the
+// key to Limiters of the same key whose band is refreshed more often while they
+// are using it, and gets the whole budget when they are not. Without it (or with
+// 0) a Limiter outranks every band.
+func WithPriority(every time.Duration) Option {
+	return func(o *options) { o.every = every }
 }
 
 // New returns a Limiter allowing limit requests per window for apiKey. Only the
@@ -88,12 +108,15 @@ func New(pool *pgxpool.Pool, apiKey string, limit int, window time.Duration, opt
 		return nil, fmt.Errorf("new rate limiter: window %v is not positive", window)
 	case !(o.margin >= 0 && o.margin < 1):
 		return nil, fmt.Errorf("new rate limiter: margin %v is not in [0, 1)", o.margin)
+	case o.every < 0:
+		return nil, fmt.Errorf("new rate limiter: priority interval %v is negative", o.every)
 	}
 	sum := sha256.Sum256([]byte(apiKey))
 	return &Limiter{
 		pool:     pool,
 		keyHash:  hex.EncodeToString(sum[:]),
 		interval: spacing(limit, window, o.margin),
+		every:    o.every,
 	}, nil
 }
 
@@ -113,5 +136,6 @@ func (l *Limiter) Stats() Stats {
 		Reservations: l.reservations.Load(),
 		Waited:       time.Duration(l.waited.Load()),
 		Blocks:       l.blocks.Load(),
+		Yields:       l.yields.Load(),
 	}
 }

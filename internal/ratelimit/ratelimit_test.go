@@ -58,6 +58,8 @@ func TestNewValidates(t *testing.T) {
 		{name: "zero window", pool: pool, key: "k", limit: 30, wantErr: true},
 		{name: "negative margin", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithMargin(-0.1)}, wantErr: true},
 		{name: "margin of one", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithMargin(1)}, wantErr: true},
+		{name: "priority", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithPriority(15 * time.Minute)}},
+		{name: "negative priority", pool: pool, key: "k", limit: 30, window: time.Minute, opts: []ratelimit.Option{ratelimit.WithPriority(-time.Minute)}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +167,127 @@ func TestPodsShareTheBudget(t *testing.T) {
 	for pod, s := range stats {
 		if s.Reservations == 0 {
 			t.Errorf("pod %d never got a slot", pod)
+		}
+	}
+}
+
+// TestMoreUrgentBandsGoFirst runs the workers of a band refreshed every 15 minutes
+// and of one refreshed daily on one key, as today's and the month's Jobs do: the
+// daily band must stand back while the 15-minute band has work, take the whole
+// budget once that work is done, and together they stay within the limit.
+func TestMoreUrgentBandsGoFirst(t *testing.T) {
+	t.Parallel()
+	const (
+		limit   = 30
+		window  = time.Second
+		margin  = 0.05 // see TestPodsShareTheBudget
+		urgent  = 45   // requests of the 15-minute band's run
+		run     = 4 * time.Second
+		workers = 2
+		work    = 3 * time.Millisecond // fetching and storing an answer
+	)
+	url := pgtest.NewDatabase(t)
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(run))
+	defer cancel()
+	type send struct {
+		at    time.Time
+		daily bool
+	}
+	var (
+		mu     sync.Mutex
+		sent   []send
+		left   = urgent
+		wg     sync.WaitGroup
+		errs   = make([]error, 2*workers)
+		yields = make([]int64, 2*workers)
+	)
+	for i := range 2 * workers {
+		daily := i >= workers
+		every := 15 * time.Minute
+		if daily {
+			every = 24 * time.Hour
+		}
+		l := newLimiter(t, newPool(t, url), "shared-key", limit, window,
+			ratelimit.WithMargin(margin), ratelimit.WithPriority(every))
+		wg.Go(func() {
+			defer func() { yields[i] = l.Stats().Yields }()
+			for {
+				mu.Lock()
+				done := !daily && left == 0
+				if !daily && !done {
+					left--
+				}
+				mu.Unlock()
+				if done {
+					return
+				}
+				if err := l.Wait(ctx); err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						errs[i] = err
+					}
+					return
+				}
+				mu.Lock()
+				sent = append(sent, send{at: time.Now(), daily: daily})
+				mu.Unlock()
+				time.Sleep(work)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	var urgentFirst, urgentLast time.Time
+	perWindow := map[int64]int{}
+	urgentSent := 0
+	for _, s := range sent {
+		perWindow[s.at.UnixNano()/int64(window)]++
+		if s.daily {
+			continue
+		}
+		urgentSent++
+		if urgentFirst.IsZero() {
+			urgentFirst = s.at
+		}
+		urgentLast = s.at
+	}
+	if urgentSent != urgent {
+		t.Fatalf("the 15-minute band sent %d requests, want %d", urgentSent, urgent)
+	}
+	// The daily workers may take the slots reserved before the first 15-minute
+	// claim existed; after that, at most one that raced a reservation.
+	interval := time.Duration(float64(window) / limit * (1 + margin))
+	dailyDuring, dailyAfter := 0, 0
+	for _, s := range sent {
+		switch {
+		case !s.daily:
+		case s.at.After(urgentFirst.Add(workers*interval)) && s.at.Before(urgentLast):
+			dailyDuring++
+		case s.at.After(urgentLast):
+			dailyAfter++
+		}
+	}
+	t.Logf("15-minute band: %d requests from %v to %v; daily band: %d during, %d after; yields %v; per window %v",
+		urgentSent, urgentFirst.Sub(start), urgentLast.Sub(start), dailyDuring, dailyAfter, yields, perWindow)
+	if dailyDuring > 1 {
+		t.Errorf("the daily band sent %d requests while the 15-minute band had work, want at most 1", dailyDuring)
+	}
+	// The 15-minute band had the budget to itself: its run took about urgent slots.
+	if took, want := urgentLast.Sub(urgentFirst), time.Duration(urgent+workers+2)*interval; took > want {
+		t.Errorf("the 15-minute band's %d requests took %v, want at most %v", urgent, took, want)
+	}
+	// Then the daily band has it all, bar the claim's lapse of a few slots.
+	rest := start.Add(run).Sub(urgentLast)
+	if want := int(0.8 * float64(rest) / float64(interval)); dailyAfter < want {
+		t.Errorf("the daily band sent %d requests in the %v after the 15-minute band's run, want at least %d", dailyAfter, rest, want)
+	}
+	for w, n := range perWindow {
+		if n > limit {
+			t.Errorf("the window starting %v received %d requests, over the limit of %d",
+				time.Unix(0, w*int64(window)).UTC().Format(time.TimeOnly), n, limit)
 		}
 	}
 }

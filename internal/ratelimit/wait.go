@@ -11,13 +11,39 @@ import (
 // reservations get distinct slots; clock_timestamp() is read after the lock is
 // held. The wait is computed in the database clock and waited out locally, so
 // it is never shorter than the slot demands whatever the local clock says.
+//
+// It reserves nothing while a band refreshed more often than $3 has a slot later
+// than now − $4 (its workers are still at it: their next reservation follows
+// their last answer), and then returns reserved = false and how long until that
+// band's claim lapses. Each reservation renews its own band's claim.
 const reserve = `
-INSERT INTO partner_budgets AS b (key_hash, tat)
-VALUES ($1, clock_timestamp() + $2 * interval '1 microsecond')
-ON CONFLICT (key_hash) DO UPDATE
-SET tat = greatest(b.tat, clock_timestamp(), b.blocked_until) + $2 * interval '1 microsecond',
-    updated_at = clock_timestamp()
-RETURNING (extract(epoch FROM b.tat - $2 * interval '1 microsecond' - clock_timestamp()) * 1000000)::bigint`
+WITH busy AS (
+    SELECT max(last_slot) + $4 * interval '1 microsecond' AS until
+    FROM partner_budget_claims
+    WHERE key_hash = $1 AND every_us < $3
+), slot AS (
+    INSERT INTO partner_budgets AS b (key_hash, tat)
+    SELECT $1, clock_timestamp() + $2 * interval '1 microsecond'
+    WHERE coalesce((SELECT until FROM busy) <= clock_timestamp(), true)
+    ON CONFLICT (key_hash) DO UPDATE
+    SET tat = greatest(b.tat, clock_timestamp(), b.blocked_until) + $2 * interval '1 microsecond',
+        updated_at = clock_timestamp()
+    RETURNING b.tat - $2 * interval '1 microsecond' AS at
+), claim AS (
+    INSERT INTO partner_budget_claims AS c (key_hash, every_us, last_slot)
+    SELECT $1, $3, at FROM slot
+    ON CONFLICT (key_hash, every_us) DO UPDATE
+    SET last_slot = greatest(c.last_slot, EXCLUDED.last_slot)
+)
+SELECT EXISTS (SELECT FROM slot),
+       (extract(epoch FROM coalesce((SELECT at FROM slot), (SELECT until FROM busy)) - clock_timestamp()) * 1000000)::bigint`
+
+// yieldSlots is how many slot intervals a band's claim outlives its last slot: a
+// worker reserves its next slot only after its answer is fetched and stored, and
+// lower bands must not slip into that gap. The key idles for as long when a
+// band's run ends, and a lower band may slip in one request when all of a band's
+// workers are busy at once for longer: both cost little.
+const yieldSlots = 2
 
 // blockedFor says how long the key stays blocked by a 429.
 const blockedFor = `
@@ -31,9 +57,21 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("wait for partner budget: %w", err)
 		}
-		d, err := l.query(ctx, reserve, l.keyHash, l.interval.Microseconds())
+		var reserved bool
+		var us int64
+		err := l.pool.QueryRow(ctx, reserve, l.keyHash, l.interval.Microseconds(), l.every.Microseconds(),
+			(yieldSlots*l.interval).Microseconds()).Scan(&reserved, &us)
 		if err != nil {
 			return fmt.Errorf("wait for partner budget: reserve: %w", err)
+		}
+		d := time.Duration(us) * time.Microsecond
+		if !reserved {
+			// A band refreshed more often is using the key: look again when its claim lapses.
+			l.yields.Add(1)
+			if err := l.sleep(ctx, max(d, l.interval)); err != nil {
+				return err
+			}
+			continue
 		}
 		l.reservations.Add(1)
 		if d <= 0 {
