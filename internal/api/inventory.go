@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/store"
@@ -53,20 +55,8 @@ func (s *Server) slots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	key := cacheKey{product: req.productID, date: req.day()}
-	body, err := s.cached(r.Context(), key, "", func(ctx context.Context) (any, error) {
-		snap, err := s.store.ReadSnapshot(ctx, req.productID, req.date)
-		if err != nil {
-			return nil, err
-		}
-		resp := SlotsResponse{ProductID: req.productID, Date: req.day(), Slots: snap.Slots}
-		if snap.SyncedAt != nil {
-			at := snap.SyncedAt.UTC()
-			resp.SyncedAt = &at
-		}
-		if resp.Slots == nil {
-			resp.Slots = []partner.Slot{}
-		}
-		return resp, nil
+	body, err := s.cachedBody(r.Context(), key, "", func(ctx context.Context) ([]byte, error) {
+		return s.slotsDocument(ctx, req)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", req.productID)
@@ -76,6 +66,75 @@ func (s *Server) slots(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeBody(w, http.StatusOK, body)
 	return nil
+}
+
+// slotsDocument reads the answer of a slots request as the database builds it
+// (store.ReadSlotsDocument): one statement, and bytes that go out as they come
+// in, without decoding rows or encoding them again. Only what encoding/json
+// escapes and Postgres does not is rewritten. The answer is byte for byte
+// json.Marshal's of the SlotsResponse that slotsResponse builds; on text that is
+// not valid UTF-8, which a database in another encoding could hold, it is that
+// one.
+func (s *Server) slotsDocument(ctx context.Context, req slotsRequest) ([]byte, error) {
+	doc, err := s.store.ReadSlotsDocument(ctx, req.productID, req.date)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(doc) {
+		v, err := s.slotsResponse(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := json.Marshal(v)
+		if err != nil {
+			return nil, internal(err, "internal error encoding the answer")
+		}
+		return body, nil
+	}
+	return escapeLikeEncodingJSON(doc), nil
+}
+
+// slotsResponse reads the answer of a slots request as a value.
+func (s *Server) slotsResponse(ctx context.Context, req slotsRequest) (SlotsResponse, error) {
+	snap, err := s.store.ReadSnapshot(ctx, req.productID, req.date)
+	if err != nil {
+		return SlotsResponse{}, err
+	}
+	resp := SlotsResponse{ProductID: req.productID, Date: req.day(), Slots: snap.Slots}
+	if snap.SyncedAt != nil {
+		at := snap.SyncedAt.UTC()
+		resp.SyncedAt = &at
+	}
+	if resp.Slots == nil {
+		resp.Slots = []partner.Slot{}
+	}
+	return resp, nil
+}
+
+// escapeLikeEncodingJSON rewrites the characters that encoding/json escapes in
+// strings and Postgres' to_json does not: '<', '>', '&', U+2028 and U+2029. In
+// a JSON document of valid UTF-8 they occur only inside strings. doc is returned
+// as it is when it holds none of them, which is the rule.
+func escapeLikeEncodingJSON(doc []byte) []byte {
+	if bytes.IndexByte(doc, '<') < 0 && bytes.IndexByte(doc, '>') < 0 && bytes.IndexByte(doc, '&') < 0 &&
+		bytes.IndexByte(doc, 0xE2) < 0 { // the first byte of U+2028 and U+2029
+		return doc
+	}
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(doc)+64)
+	for i := 0; i < len(doc); i++ {
+		c := doc[i]
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		case c == 0xE2 && i+2 < len(doc) && doc[i+1] == 0x80 && doc[i+2]&^1 == 0xA8:
+			out = append(out, '\\', 'u', '2', '0', '2', hex[doc[i+2]&0xF])
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
@@ -110,10 +169,25 @@ func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// cached returns the encoded answer for key from the cache, or reads it with
-// read under the query timeout, encodes it and caches it. Errors of read other
-// than store.ErrNotFound become answers (503 or 500).
+// cached is cachedBody for an answer read as a value, which it encodes.
 func (s *Server) cached(ctx context.Context, key cacheKey, from string, read func(context.Context) (any, error)) ([]byte, error) {
+	return s.cachedBody(ctx, key, from, func(ctx context.Context) ([]byte, error) {
+		v, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		body, err := json.Marshal(v)
+		if err != nil {
+			return nil, internal(err, "internal error encoding the answer")
+		}
+		return body, nil
+	})
+}
+
+// cachedBody returns the encoded answer for key from the cache, or reads it
+// with read under the query timeout and caches it. Errors of read other than
+// store.ErrNotFound and *apiError become answers (503 or 500).
+func (s *Server) cachedBody(ctx context.Context, key cacheKey, from string, read func(context.Context) ([]byte, error)) ([]byte, error) {
 	if s.cache.enabled() {
 		if body, ok := s.cache.get(key, from); ok {
 			s.metrics.cacheHits.Inc()
@@ -124,16 +198,13 @@ func (s *Server) cached(ctx context.Context, key cacheKey, from string, read fun
 	ticket := s.cache.ticket()
 	qctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
 	defer cancel()
-	v, err := read(qctx)
-	if errors.Is(err, store.ErrNotFound) {
+	body, err := read(qctx)
+	var apiErr *apiError
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.As(err, &apiErr):
 		return nil, err
-	}
-	if err != nil {
+	case err != nil:
 		return nil, databaseError(err)
-	}
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, internal(err, "internal error encoding the answer")
 	}
 	s.cache.put(key, from, body, ticket)
 	return body, nil

@@ -31,12 +31,9 @@ import (
 	"github.com/slotsync/slotsync/internal/store"
 )
 
-// The SQL that store.ReadSnapshot runs for one answer, in one read-only
-// repeatable-read transaction that is rolled back.
-const (
-	readSyncTimesSQL = store.ReadSyncTimesSQL
-	readSlotsSQL     = store.ReadSlotsSQL
-)
+// readSlotsSQL is the one statement the API runs for an answer that is not
+// cached (store.ReadSlotsDocument): it builds the whole JSON answer.
+const readSlotsSQL = store.ReadSlotsDocumentSQL
 
 // readSizes are the sizes of the read benchmark.
 type readSizes struct {
@@ -53,21 +50,16 @@ func readSizesFor(quick bool) readSizes {
 	return readSizes{products: 500, days: 100, slots: 20, conns: 8, seconds: 15, repeats: 3}
 }
 
-// pgbenchScript is the store's transaction for a random pair, in pgbench's
+// pgbenchScript is the store's statement for a random pair, in pgbench's
 // script language. pgbench cannot make date strings, so the date parameter is
 // written as the first day plus a random number of days.
 func pgbenchScript(sz readSizes, first time.Time) string {
 	date := fmt.Sprintf("(date '%s' + :d::integer)", first.Format(time.DateOnly))
-	sub := func(sql string) string {
-		return strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(sql), "$1", ":p"), "$2", date)
-	}
+	sql := strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(readSlotsSQL), "$1", ":p"), "$2", date)
 	return fmt.Sprintf(`\set p random(1, %d)
 \set d random(0, %d)
-BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 %s;
-%s;
-ROLLBACK;
-`, sz.products, sz.days-1, sub(readSyncTimesSQL), sub(readSlotsSQL))
+`, sz.products, sz.days-1, sql)
 }
 
 // loadResult is one closed-loop load run.
@@ -88,11 +80,11 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 	}
 	r.Intro = fmt.Sprintf("%s slots in the database (%d products × %d days × %d slots, 3 pax types each, loaded with COPY), "+
 		"read as `GET /api/v1/experience/{id}/slots?date=` for uniformly random (product, date) pairs by a closed-loop load "+
-		"generator in Go: %d connections on loopback, each sending its next request when the answer is read, for %d s. "+
-		"The API is `internal/api`'s server, in the benchmark's process, on its own store (a pool of 8 connections). The "+
-		"database's own limit for the same reads is `pgbench -M prepared -c %d -j 2 -T %d` running the very statements "+
-		"`store.ReadSnapshot` runs (the sync-time query and the slots query in one read-only repeatable-read transaction) for "+
-		"random pairs of the same set. Cache off: `--cache-size 0`. Cache on: a cache big enough for every pair (%d entries), "+
+		"generator in Go: %d keep-alive HTTP/1.1 connections on loopback, each sending its next request when the answer is read, for %d s. "+
+		"The API is `internal/api`'s server, in the benchmark's process, on its own store (a pool of 8 connections); an answer "+
+		"not cached is one statement, `store.ReadSlotsDocumentSQL`, in which Postgres builds the JSON answer. The "+
+		"database's own limit for the same reads is `pgbench -M prepared -c %d -j 2 -T %d` running that very statement "+
+		"for random pairs of the same set. Cache off: `--cache-size 0`. Cache on: a cache big enough for every pair (%d entries), "+
 		"filled by one pass over all pairs before measuring; the default `--cache-size` is %d.",
 		formatNumber(float64(total)), sz.products, sz.days, sz.slots, sz.conns, sz.seconds, sz.conns, sz.seconds, pairs+1000, api.DefaultCacheSize)
 	r.Repeats = fmt.Sprintf("%d with the cache off, then %d with it on; pgbench and the API one after the other in each repeat", sz.repeats, sz.repeats)
@@ -115,9 +107,24 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 		return fmt.Errorf("write pgbench script: %w", err)
 	}
 	defer os.Remove(script)
-	pick := func(rng *rand.Rand) string {
-		return fmt.Sprintf("/api/v1/experience/%d/slots?date=%s", 1+rng.IntN(sz.products),
-			first.AddDate(0, 0, rng.IntN(sz.days)).Format(time.DateOnly))
+	// Every pair's path: the i-th is product 1+i/days on the (i%days)-th day.
+	paths := make([]string, 0, pairs)
+	for p := 1; p <= sz.products; p++ {
+		for d := range sz.days {
+			paths = append(paths, fmt.Sprintf("/api/v1/experience/%d/slots?date=%s", p, first.AddDate(0, 0, d).Format(time.DateOnly)))
+		}
+	}
+	// check holds a sampled answer of the load to the slots loaded for its pair.
+	check := func(i int, body []byte) error {
+		p, d := int64(1+i/sz.days), first.AddDate(0, 0, i%sz.days)
+		var got api.SlotsResponse
+		if err := json.Unmarshal(body, &got); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		if got.ProductID != p || got.Date != d.Format(time.DateOnly) || !sameSlots(got.Slots, makeSlots(p, d, sz.slots, 0)) {
+			return errors.New("the answer is not the slots loaded for the pair")
+		}
+		return nil
 	}
 	// measure runs pgbench and then the load generator against one server, per
 	// repeat, so that each ratio compares runs a few seconds apart.
@@ -127,7 +134,7 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 			if err != nil {
 				return nil, nil, fmt.Errorf("repeat %d, pgbench beside the API with the %s: %w", rep+1, what, err)
 			}
-			a, err := loadHTTP(ctx, srv.url, sz.conns, time.Duration(sz.seconds)*time.Second, pick)
+			a, err := loadHTTP(ctx, srv.url, sz.conns, time.Duration(sz.seconds)*time.Second, paths, check)
 			if err != nil {
 				return nil, nil, fmt.Errorf("repeat %d, API with the %s: %w", rep+1, what, err)
 			}
@@ -154,18 +161,13 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 		return err
 	}
 	defer on.stop()
-	err = checkReads(ctx, dbURL, off.url, on.url, sz, first)
+	err = checkReads(ctx, dbURL, off.url, on.url, pgbenchScript(sz, first), sz, first)
 	off.stop()
 	if err != nil {
 		return err
 	}
 	// Fill the cache: every pair once, in a shuffled order.
-	all := make([]string, 0, pairs)
-	for p := 1; p <= sz.products; p++ {
-		for d := range sz.days {
-			all = append(all, fmt.Sprintf("/api/v1/experience/%d/slots?date=%s", p, first.AddDate(0, 0, d).Format(time.DateOnly)))
-		}
-	}
+	all := slices.Clone(paths)
 	rand.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	warmBegan := time.Now()
 	if err := fetchAll(ctx, on.url, all, sz.conns); err != nil {
@@ -215,8 +217,8 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 	l.add("filling the cache: one request per pair", "s", []float64{warmSecs}, nil)
 	l.add("cache hit ratio while measuring", "share", []float64{(hits - hits0) / (hits - hits0 + miss - miss0)}, nil)
 
-	r.note("The load generator, the API server, pgbench and PostgreSQL share the machine's %d cores: the API's figures include the HTTP client's CPU, pgbench's its own C client's.", h.machine.CPUs)
-	r.note("Every request must answer 200; before measuring, a sample of pairs is read through both API servers and through the benchmark's copy of the store's SQL, and all must equal the slots loaded (the cached and uncached answers byte for byte). The copy of the SQL is held equal to `internal/store`'s by a test.")
+	r.note("The load generator, the API server, pgbench and PostgreSQL share the machine's %d cores: the API's figures include the HTTP client's CPU, pgbench's its own C client's. The load generator is a lean HTTP/1.1 client (like wrk: it writes the request, reads the status, headers and the Content-Length body into a reused buffer) rather than net/http's, whose CPU per request would be counted against the server.", h.machine.CPUs)
+	r.note("Every request must answer 200 with its whole body, and one answer in %d is decoded and compared with the slots loaded for its pair; before measuring, a sample of pairs is read through both API servers and through pgbench's statement, and all must equal the slots loaded (the cached and uncached answers and the statement's byte for byte). pgbench's statement is held equal to `internal/store`'s by a test.", checkEvery)
 	return nil
 }
 
@@ -427,9 +429,9 @@ func (p *apiProc) stop() {
 	p.db.Close()
 }
 
-// checkReads compares a sample of answers of both servers and of the copied SQL
-// with the slots that were loaded.
-func checkReads(ctx context.Context, dbURL, offURL, onURL string, sz readSizes, first time.Time) error {
+// checkReads compares a sample of answers of both servers with the slots that
+// were loaded, and with the answers of the statement in pgbench's script.
+func checkReads(ctx context.Context, dbURL, offURL, onURL, script string, sz readSizes, first time.Time) error {
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -437,7 +439,8 @@ func checkReads(ctx context.Context, dbURL, offURL, onURL string, sz readSizes, 
 	defer pool.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 50 {
-		p, d := int64(1+rng.IntN(sz.products)), first.AddDate(0, 0, rng.IntN(sz.days))
+		p, days := int64(1+rng.IntN(sz.products)), rng.IntN(sz.days)
+		d := first.AddDate(0, 0, days)
 		path := fmt.Sprintf("/api/v1/experience/%d/slots?date=%s", p, d.Format(time.DateOnly))
 		want := makeSlots(p, d, sz.slots, 0)
 		var bodies [][]byte
@@ -458,45 +461,44 @@ func checkReads(ctx context.Context, dbURL, offURL, onURL string, sz readSizes, 
 		if !bytes.Equal(bodies[0], bodies[1]) || !bytes.Equal(bodies[1], bodies[2]) {
 			return fmt.Errorf("GET %s: the cached answer differs from the uncached one", path)
 		}
-		rows, err := readWithCopiedSQL(ctx, pool, p, d)
+		doc, err := readWithCopiedSQL(ctx, pool, script, p, days)
 		if err != nil {
 			return err
 		}
-		if rows != sz.slots*len(paxTypes) {
-			return fmt.Errorf("the copied SQL returns %d rows for %s, want %d", rows, path, sz.slots*len(paxTypes))
+		if !bytes.Equal(doc, bodies[0]) {
+			return fmt.Errorf("pgbench's statement answers otherwise than GET %s:\n%s\nwant\n%s", path, doc, bodies[0])
 		}
 	}
 	return nil
 }
 
-// readWithCopiedSQL runs the benchmark's copy of the store's transaction and
-// returns the slot rows it read.
-func readWithCopiedSQL(ctx context.Context, pool *pgxpool.Pool, product int64, date time.Time) (int, error) {
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+// readWithCopiedSQL runs the statement of pgbench's script for product on the
+// day days after first, with the variables written in, and returns the answer
+// it builds.
+func readWithCopiedSQL(ctx context.Context, pool *pgxpool.Pool, script string, product int64, days int) ([]byte, error) {
+	var sql []string
+	for _, line := range strings.Split(script, "\n") {
+		if !strings.HasPrefix(line, `\`) {
+			sql = append(sql, line)
+		}
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	day := date.Format(time.DateOnly)
-	var synced, changed *time.Time
-	var known bool
-	if err := tx.QueryRow(ctx, readSyncTimesSQL, product, day).Scan(&synced, &changed, &known); err != nil {
-		return 0, fmt.Errorf("copied sync-time query: %w", err)
+	stmt := strings.TrimSuffix(strings.TrimSpace(strings.Join(sql, "\n")), ";")
+	stmt = scriptVariable.ReplaceAllStringFunc(stmt, func(v string) string {
+		if strings.HasSuffix(v, ":p") {
+			return strings.TrimSuffix(v, ":p") + strconv.FormatInt(product, 10)
+		}
+		return strings.TrimSuffix(v, ":d") + strconv.Itoa(days)
+	})
+	var doc []byte
+	if err := pool.QueryRow(ctx, stmt).Scan(&doc); err != nil {
+		return nil, fmt.Errorf("pgbench's statement for product %d, day %d: %w", product, days, err)
 	}
-	if !known || synced == nil {
-		return 0, fmt.Errorf("copied sync-time query: product %d on %s not synced", product, day)
-	}
-	rows, err := tx.Query(ctx, readSlotsSQL, product, day)
-	if err != nil {
-		return 0, fmt.Errorf("copied slots query: %w", err)
-	}
-	n := 0
-	for rows.Next() {
-		n++
-	}
-	rows.Close()
-	return n, rows.Err()
+	return doc, nil
 }
+
+// scriptVariable is a use of the variables p or d in pgbench's script, with
+// the character before it (not a colon: '::' is a cast).
+var scriptVariable = regexp.MustCompile(`(^|[^:]):[pd]\b`)
 
 func getOK(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -578,10 +580,15 @@ func fetchDiscard(ctx context.Context, hc *http.Client, u string) error {
 }
 
 // loadHTTP is the closed-loop load generator: conns workers, each with its own
-// connection, each sending its next request as soon as it has read the answer.
-func loadHTTP(ctx context.Context, base string, conns int, d time.Duration, pick func(*rand.Rand) string) (loadResult, error) {
-	hc := newLoadClient(conns)
-	defer hc.CloseIdleConnections()
+// keep-alive connection (loadConn), each sending its next request for a
+// uniformly random one of paths as soon as it has read the answer. Every
+// answer must be a 200 with its whole body; one in checkEvery is handed to
+// check with the index of its path.
+func loadHTTP(ctx context.Context, base string, conns int, d time.Duration, paths []string, check func(i int, body []byte) error) (loadResult, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return loadResult{}, fmt.Errorf("parse %s: %w", base, err)
+	}
 	lats := make([]Latencies, conns)
 	errs := make([]error, conns)
 	began := time.Now()
@@ -589,11 +596,26 @@ func loadHTTP(ctx context.Context, base string, conns int, d time.Duration, pick
 	var wg sync.WaitGroup
 	for i := range conns {
 		wg.Go(func() {
+			lc, err := dialLoad(ctx, u.Host)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer lc.close()
 			rng := rand.New(rand.NewPCG(uint64(i), uint64(began.UnixNano())))
-			for time.Now().Before(stop) {
+			lats[i] = make(Latencies, 0, 1<<14)
+			for n := 0; ; n++ {
 				t := time.Now()
-				if err := fetchDiscard(ctx, hc, base+pick(rng)); err != nil {
-					errs[i] = err
+				if !t.Before(stop) {
+					return
+				}
+				k := rng.IntN(len(paths))
+				body, err := lc.get(paths[k])
+				if err == nil && n%checkEvery == 0 {
+					err = check(k, body)
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("GET %s: %w", paths[k], err)
 					return
 				}
 				lats[i] = append(lats[i], time.Since(t))
@@ -611,6 +633,98 @@ func loadHTTP(ctx context.Context, base string, conns int, d time.Duration, pick
 	}
 	ms := all.Millis()
 	return loadResult{perSecond: float64(len(ms)) / elapsed.Seconds(), p50: Percentile(ms, 50), p99: Percentile(ms, 99), requests: len(ms)}, nil
+}
+
+// checkEvery: the load generator checks the content of one answer in this many.
+const checkEvery = 64
+
+// loadConn is one keep-alive HTTP/1.1 connection of the load generator, a
+// client of the kind wrk is: it writes a GET, reads the status line and the
+// headers, and reads the body of the length Content-Length gives into a buffer
+// it reuses. net/http's client costs several times the CPU per request
+// (allocations, a goroutine hand-off per answer), which on a shared machine
+// would be counted against the server; pgbench's client is lean C too.
+type loadConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	host string
+	req  []byte
+	body []byte
+}
+
+func dialLoad(ctx context.Context, host string) (*loadConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the API: %w", err)
+	}
+	return &loadConn{conn: c, r: bufio.NewReaderSize(c, 32<<10), host: host}, nil
+}
+
+func (lc *loadConn) close() { _ = lc.conn.Close() }
+
+// get sends GET path and returns the body of a 200 answer, valid until the
+// next call. Any other status, a body not framed by Content-Length, or a
+// connection the server closes is an error.
+func (lc *loadConn) get(path string) ([]byte, error) {
+	lc.req = append(lc.req[:0], "GET "...)
+	lc.req = append(lc.req, path...)
+	lc.req = append(lc.req, " HTTP/1.1\r\nHost: "...)
+	lc.req = append(lc.req, lc.host...)
+	lc.req = append(lc.req, "\r\nUser-Agent: slotsync-bench\r\n\r\n"...)
+	if _, err := lc.conn.Write(lc.req); err != nil {
+		return nil, err
+	}
+	line, err := lc.r.ReadSlice('\n')
+	if err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return nil, fmt.Errorf("malformed status line %q", line)
+	}
+	status := string(line[9:12])
+	length, closing := -1, false
+	for {
+		line, err := lc.r.ReadSlice('\n')
+		if err != nil {
+			return nil, fmt.Errorf("read headers: %w", err)
+		}
+		if len(line) <= 2 { // the empty line
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return nil, fmt.Errorf("malformed header %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
+				return nil, fmt.Errorf("malformed Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return nil, fmt.Errorf("Transfer-Encoding %q: want a Content-Length", value)
+		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
+			closing = true
+		}
+	}
+	if length < 0 {
+		return nil, errors.New("answer without Content-Length")
+	}
+	if cap(lc.body) < length {
+		lc.body = make([]byte, length)
+	}
+	body := lc.body[:length]
+	if _, err := io.ReadFull(lc.r, body); err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if status != "200" {
+		return nil, fmt.Errorf("status %s: %s", status, body)
+	}
+	if closing {
+		return nil, errors.New("the server closed the connection")
+	}
+	return body, nil
 }
 
 func findPgbench() (string, error) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,6 +53,61 @@ FROM slots s
 LEFT JOIN slot_pax p USING (product_id, date, provider_slot_id)
 WHERE s.product_id = $1 AND s.date = $2
 ORDER BY s.start_time COLLATE "C", s.provider_slot_id COLLATE "C", p.pax_type COLLATE "C"`
+
+// ReadSlotsDocumentSQL builds, in one statement and so in one round trip and one
+// snapshot of the database, the whole JSON answer of the slots route for a
+// product ($1) and date ($2): {"productId":…,"date":…,"syncedAt":…,"slots":[…]},
+// compact, keys in the order of the API's types, syncedAt in RFC 3339 UTC with
+// trailing zeros of the fraction left out, and slots in the order ReadSnapshot
+// gives (start time, then providerSlotId, pax by type, each in byte order), pax
+// min and max left out when zero. It returns no row when the product was never
+// synced on any date. Strings are escaped by to_json, which writes them as
+// encoding/json does except for '<', '>', '&', U+2028 and U+2029, which it
+// leaves as they are (see ReadSlotsDocument). It is exported so the read
+// benchmark can hand pgbench the very same SQL.
+const ReadSlotsDocumentSQL = `
+SELECT concat('{"productId":', $1::bigint, ',"date":"', to_char($2::date, 'YYYY-MM-DD'), '","syncedAt":',
+  coalesce((SELECT rtrim(to_json(synced_at AT TIME ZONE 'UTC')::text, '"') || 'Z"'
+            FROM inventory_syncs WHERE product_id = $1 AND date = $2), 'null'),
+  ',"slots":[',
+  (SELECT string_agg('{"startDate":' || to_json(s.start_date)::text || ',"startTime":' || to_json(s.start_time)::text
+        || ',"endTime":' || to_json(s.end_time)::text || ',"providerSlotId":' || to_json(s.provider_slot_id)::text
+        || ',"remaining":' || s.remaining::text || ',"currencyCode":' || to_json(s.currency_code)::text
+        || ',"variantId":' || coalesce(s.variant_id, 0)::text || ',"paxAvailability":[' || coalesce(x.pax, '') || ']}',
+      ',' ORDER BY s.start_time COLLATE "C", s.provider_slot_id COLLATE "C")
+   FROM slots s
+   LEFT JOIN (SELECT p.provider_slot_id,
+                string_agg('{"type":' || to_json(p.pax_type)::text || ',"name":' || to_json(p.name)::text
+                    || ',"description":' || to_json(p.description)::text || ',"remaining":' || p.remaining::text
+                    || ',"isPrimary":' || CASE WHEN p.is_primary THEN 'true' ELSE 'false' END
+                    || ',"price":{"discount":' || coalesce(p.discount::text, 'null')
+                    || ',"finalPrice":' || p.final_price::text || ',"originalPrice":' || p.original_price::text
+                    || ',"currencyCode":' || to_json(p.currency_code)::text || '}'
+                    || CASE WHEN p.min_count <> 0 THEN ',"min":' || p.min_count::text ELSE '' END
+                    || CASE WHEN p.max_count <> 0 THEN ',"max":' || p.max_count::text ELSE '' END || '}',
+                  ',' ORDER BY p.pax_type COLLATE "C") AS pax
+              FROM slot_pax p WHERE p.product_id = $1 AND p.date = $2
+              GROUP BY p.provider_slot_id) AS x USING (provider_slot_id)
+   WHERE s.product_id = $1 AND s.date = $2),
+  ']}')
+WHERE EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
+
+// ReadSlotsDocument returns the JSON answer of the slots route for productID on
+// date as ReadSlotsDocumentSQL builds it, in a new slice; ErrNotFound means the
+// product was never synced on any date. The caller escapes what encoding/json
+// escapes and to_json does not.
+func (s *Store) ReadSlotsDocument(ctx context.Context, productID int64, date time.Time) ([]byte, error) {
+	day := dateText(date)
+	var doc []byte
+	err := s.pool.QueryRow(ctx, ReadSlotsDocumentSQL, productID, day).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("read slots of product %d on %s: %w", productID, day, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read slots of product %d on %s: %w", productID, day, err)
+	}
+	return doc, nil
+}
 
 func (s *Store) readSnapshot(ctx context.Context, productID int64, day string) (Snapshot, error) {
 	snap := Snapshot{Slots: []partner.Slot{}}
