@@ -62,8 +62,9 @@ func runBudget(ctx context.Context, h *harness, r *Report) error {
 	r.Intro = fmt.Sprintf("One partner key, time compressed: the simulator allows %d requests per %s window "+
 		"(the real partner: 30 per minute). Two Jobs run at once on the key: a week band (days 1–6) of %d products "+
 		"in 4 shards and a month band (days 7–29) of %d products in 1 shard, %d pairs in all. Each of the 5 workers "+
-		"is a `syncer.Worker` with its own database pool, its own `ratelimit.Limiter` (GCRA in Postgres, margin %.3f) "+
-		"and its own partner client, as 5 pods would be. The baseline is the seed's client, written in the benchmark: "+
+		"is a `syncer.Worker` with its own database pool, its own `ratelimit.Limiter` (GCRA in Postgres, margin %.3f, "+
+		"priority by the band's interval as the controller passes it, so the month's worker yields while the week's "+
+		"have work) and its own partner client, as 5 pods would be. The baseline is the seed's client, written in the benchmark: "+
 		"it fires requests until it gets a 429 and then sleeps until the reset the 429 announces; it does the same "+
 		"work through the same workers and snapshot writer. Used share = requests the partner accepted ÷ (limit × "+
 		"windows elapsed from the first worker's start to the last one's end).",
