@@ -409,10 +409,15 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 
 // schedulesOnKey lists the schedules of the namespace that use the same partner key
 // (Secret and key) as ss, ss included. Filtering here rather than by a field index
-// keeps it right with any client, cached or not.
+// keeps it right with any client, cached or not. The schedules returned share their
+// maps and slices with the cache: callers must not modify them.
 func (r *SyncScheduleReconciler) schedulesOnKey(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) ([]inventoryv1alpha1.SyncSchedule, error) {
 	var list inventoryv1alpha1.SyncScheduleList
-	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace)); err != nil {
+	// Every caller only reads the list: from the cache it shares the cached objects
+	// instead of deep-copying every schedule of the namespace on each reconcile,
+	// which made the allocations grow with the square of the schedules. An uncached
+	// client ignores the option.
+	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	key := partnerKeyOf(ss)
@@ -426,12 +431,48 @@ func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
 }
 
 // CacheOptions keeps only our Jobs and their pods in the manager's memory, not every
-// Job and pod of the cluster.
+// Job and pod of the cluster, and drops from cached objects what the reconciler
+// never reads:
+//
+//   - managedFields of every cached object: the reconciler patches with merge
+//     patches, never server-side apply, and they are the largest part of a small
+//     object's metadata;
+//   - a Job's pod template (spec.template): the reconciler reads a Job's metadata,
+//     spec.suspend and status, and builds new Jobs from the schedule, never from
+//     an existing Job;
+//   - a pod's spec: the reconciler reads a pod's metadata and status (why it cannot
+//     start, the worker's termination message), and each Job leaves pods behind
+//     for its history, so pods would otherwise be most of the cache.
+//
+// Objects read from the cache therefore lack these fields: never Update such an
+// object (patch the fields you change, as setSuspended does), and read the API
+// server (mgr.GetAPIReader) for a Job's template or a pod's spec.
 func CacheOptions() cache.Options {
 	ours, _ := labels.NewRequirement(inventoryv1alpha1.LabelSchedule, selection.Exists, nil)
 	selector := labels.NewSelector().Add(*ours)
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}: {Label: selector},
-		&corev1.Pod{}:  {Label: selector},
-	}}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Label: selector, Transform: stripJob},
+			&corev1.Pod{}:  {Label: selector, Transform: stripPod},
+		},
+	}
+}
+
+// stripJob is the cache transform of Jobs; see CacheOptions.
+func stripJob(in any) (any, error) {
+	if j, ok := in.(*batchv1.Job); ok {
+		j.ManagedFields = nil
+		j.Spec.Template = corev1.PodTemplateSpec{}
+	}
+	return in, nil
+}
+
+// stripPod is the cache transform of pods; see CacheOptions.
+func stripPod(in any) (any, error) {
+	if p, ok := in.(*corev1.Pod); ok {
+		p.ManagedFields = nil
+		p.Spec = corev1.PodSpec{}
+	}
+	return in, nil
 }

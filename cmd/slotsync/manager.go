@@ -20,6 +20,7 @@ import (
 func newManagerCmd() *cobra.Command {
 	var (
 		metricsAddr, probeAddr string
+		pprofAddr              string
 		leaderElect            bool
 		leaderElectionNS       string
 		workerImage            string
@@ -56,6 +57,7 @@ by default so that two replicas never both create Jobs.`,
 				Scheme:                  scheme,
 				Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 				HealthProbeBindAddress:  probeAddr,
+				PprofBindAddress:        pprofAddr,
 				LeaderElection:          leaderElect,
 				LeaderElectionID:        "slotsync-manager.inventory.slotsync.io",
 				LeaderElectionNamespace: leaderElectionNS,
@@ -86,6 +88,7 @@ by default so that two replicas never both create Jobs.`,
 	f := cmd.Flags()
 	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	f.StringVar(&pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints, e.g. 127.0.0.1:6060 (empty, the default, disables them)")
 	f.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	f.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader lease (default: the pod's namespace)")
 	f.StringVar(&workerImage, "worker-image", os.Getenv("SLOTSYNC_WORKER_IMAGE"), "image of the sync Jobs when a schedule sets none (default $SLOTSYNC_WORKER_IMAGE)")
