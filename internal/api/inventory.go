@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,8 +56,26 @@ func (s *Server) slots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	key := cacheKey{product: req.productID, date: req.day()}
+	// With the cache off nothing keeps the answer once it is written: it is
+	// read into a buffer that the next request reuses.
+	var buf []byte
+	if !s.cache.enabled() {
+		bp := documentBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(buf) <= maxPooledDocument {
+				*bp = buf[:0]
+				documentBuffers.Put(bp)
+			}
+		}()
+		buf = *bp
+	}
 	body, err := s.cachedBody(r.Context(), key, "", func(ctx context.Context) ([]byte, error) {
-		return s.slotsDocument(ctx, req)
+		var err error
+		buf, err = s.store.AppendSlotsDocument(ctx, buf[:0], req.productID, req.date)
+		if err != nil {
+			return nil, err
+		}
+		return s.slotsDocument(ctx, req, buf)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", req.productID)
@@ -68,18 +87,20 @@ func (s *Server) slots(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// slotsDocument reads the answer of a slots request as the database builds it
-// (store.ReadSlotsDocument): one statement, and bytes that go out as they come
-// in, without decoding rows or encoding them again. Only what encoding/json
-// escapes and Postgres does not is rewritten. The answer is byte for byte
-// json.Marshal's of the SlotsResponse that slotsResponse builds; on text that is
-// not valid UTF-8, which a database in another encoding could hold, it is that
-// one.
-func (s *Server) slotsDocument(ctx context.Context, req slotsRequest) ([]byte, error) {
-	doc, err := s.store.ReadSlotsDocument(ctx, req.productID, req.date)
-	if err != nil {
-		return nil, err
-	}
+// documentBuffers hold the buffers of answers read with the cache off; one
+// that grew beyond maxPooledDocument is left to the garbage collector.
+var documentBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledDocument = 1 << 20
+
+// slotsDocument turns doc, the answer of a slots request as the database builds
+// it (store.AppendSlotsDocument: one statement, and bytes that go out as they
+// come in, without decoding rows or encoding them again), into the body. Only
+// what encoding/json escapes and Postgres does not is rewritten. The answer is
+// byte for byte json.Marshal's of the SlotsResponse that slotsResponse builds;
+// on text that is not valid UTF-8, which a database in another encoding could
+// hold, it is that one.
+func (s *Server) slotsDocument(ctx context.Context, req slotsRequest, doc []byte) ([]byte, error) {
 	if !utf8.Valid(doc) {
 		v, err := s.slotsResponse(ctx, req)
 		if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -97,16 +96,30 @@ WHERE EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
 // product was never synced on any date. The caller escapes what encoding/json
 // escapes and to_json does not.
 func (s *Store) ReadSlotsDocument(ctx context.Context, productID int64, date time.Time) ([]byte, error) {
+	return s.AppendSlotsDocument(ctx, nil, productID, date)
+}
+
+// AppendSlotsDocument is ReadSlotsDocument appending to buf, so that a caller
+// that does not keep answers can reuse one buffer for many.
+func (s *Store) AppendSlotsDocument(ctx context.Context, buf []byte, productID int64, date time.Time) ([]byte, error) {
 	day := dateText(date)
-	var doc []byte
-	err := s.pool.QueryRow(ctx, ReadSlotsDocumentSQL, productID, day).Scan(&doc)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("read slots of product %d on %s: %w", productID, day, ErrNotFound)
-	}
+	rows, err := s.pool.Query(ctx, ReadSlotsDocumentSQL, productID, day)
 	if err != nil {
-		return nil, fmt.Errorf("read slots of product %d on %s: %w", productID, day, err)
+		return buf, fmt.Errorf("read slots of product %d on %s: %w", productID, day, err)
 	}
-	return doc, nil
+	found := false
+	for rows.Next() {
+		buf = append(buf, rows.RawValues()[0]...)
+		found = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return buf, fmt.Errorf("read slots of product %d on %s: %w", productID, day, err)
+	}
+	if !found {
+		return buf, fmt.Errorf("read slots of product %d on %s: %w", productID, day, ErrNotFound)
+	}
+	return buf, nil
 }
 
 func (s *Store) readSnapshot(ctx context.Context, productID int64, day string) (Snapshot, error) {
