@@ -4,6 +4,7 @@ import (
 	"time"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/ratelimit"
 )
 
 // dueTime is the most recent time at or before now that a band of the given interval
@@ -55,4 +56,22 @@ func productsThatFit(bands []inventoryv1alpha1.Band, budget, others float64) int
 	}
 	// A hair of tolerance so that an exact fit is not lost to float rounding.
 	return int(room/perProduct + 1e-9)
+}
+
+// usableBudget is what the key's limiter hands out of budget (requests per minute)
+// to a schedule with these bands: the limiter spaces requests by its jitter
+// margin, and each run of a band refreshed more often than another ends with a
+// hand-over in which the key idles YieldSlots−1 slots while the claim lapses.
+func usableBudget(bands []inventoryv1alpha1.Band, budget float64) float64 {
+	var longest time.Duration
+	for _, b := range bands {
+		longest = max(longest, b.Every)
+	}
+	var handovers float64 // per minute
+	for _, b := range bands {
+		if b.Every > 0 && b.Every < longest {
+			handovers += float64(time.Minute) / float64(b.Every)
+		}
+	}
+	return budget/(1+ratelimit.DefaultMargin) - float64(ratelimit.YieldSlots-1)*handovers
 }

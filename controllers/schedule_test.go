@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -62,6 +63,14 @@ func TestDemand(t *testing.T) {
 				t.Errorf("productsThatFit = %d, want %d", got, tt.wantFit)
 			}
 		})
+	}
+	// The limiter hands out 30/1.005 a minute, less a slot at each of the 96 + 6
+	// hand-overs a day from a band to the ones below: 29.78, 276 products.
+	if got := productsThatFit(defaults, usableBudget(defaults, 30), 0); got != 276 {
+		t.Errorf("productsThatFit within the usable budget = %d, want 276", got)
+	}
+	if got := usableBudget(defaults[:1], 30); math.Abs(got-30/1.005) > 1e-9 {
+		t.Errorf("usable budget of one band = %v, want %v: no hand-overs", got, 30/1.005)
 	}
 	if got := productsThatFit(defaults, 30, 30); got != 0 {
 		t.Errorf("productsThatFit with the budget used by others = %d, want 0", got)

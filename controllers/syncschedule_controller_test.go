@@ -375,10 +375,10 @@ func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h.schedule(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many })
 	ss := h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	c := findCondition(ss, inventoryv1alpha1.ConditionBudgetExceeded)
-	if !strings.Contains(c.Message, "at most 277 products") || !strings.Contains(c.Message, "32.29 requests/min") {
+	if !strings.Contains(c.Message, "at most 276 products") || !strings.Contains(c.Message, "32.29 requests/min") {
 		t.Errorf("budget message %q does not say the demand and what fits", c.Message)
 	}
-	h.update(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many[:277] })
+	h.update(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many[:276] })
 	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
 
 	// A second schedule on the same key counts against the same budget.

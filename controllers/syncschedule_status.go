@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
-	"github.com/slotsync/slotsync/internal/ratelimit"
 )
 
 // statusBuilder carries what one reconcile learned for the status it writes.
@@ -195,8 +194,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
 	}
 	budget := budgetPerMinute(ss)
-	// The limiter spaces requests by a jitter margin, so this much is what it hands out.
-	usable := budget / (1 + ratelimit.DefaultMargin)
+	usable := usableBudget(ss.Bands(), budget)
 	total := own + others
 	ss.Status.DemandPerMinute = strconv.FormatFloat(total, 'f', 2, 64)
 	ss.Status.BudgetPerMinute = int32(math.Round(budget))
@@ -205,11 +203,11 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	fit := productsThatFit(ss.Bands(), usable, others)
 	if total > usable+1e-9 {
 		cond.Status, cond.Reason = metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget
-		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f requests/min, %.2f over the %.2f its limiter hands out (%.0f less a jitter margin); this schedule fits at most %d products (it has %d); sync still runs, the bands refreshed least often wait",
+		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f requests/min, %.2f over the %.2f its limiter hands out (%.0f less its jitter margin and hand-overs); this schedule fits at most %d products (it has %d); sync still runs, the bands refreshed least often wait",
 			partnerKeyOf(ss), total, total-usable, usable, budget, fit, len(ss.Spec.Products))
 	} else {
 		cond.Status, cond.Reason = metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget
-		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of the %.2f requests/min its limiter hands out (%.0f less a jitter margin); this schedule could grow to %d products",
+		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of the %.2f requests/min its limiter hands out (%.0f less its jitter margin and hand-overs); this schedule could grow to %d products",
 			partnerKeyOf(ss), total, usable, budget, fit)
 	}
 	apimeta.SetStatusCondition(&ss.Status.Conditions, cond)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slotsync/slotsync/internal/ratelimit"
 )
 
 func TestSummarize(t *testing.T) {
@@ -190,10 +192,10 @@ func TestMakeSlotsChangesATenthOfRows(t *testing.T) {
 // products fresh as the budget holds: 278, less one for rounding at the edges.
 func TestModelCapacity(t *testing.T) {
 	slot := 2 * time.Second // 30 per minute
-	if got := modelCapacity([]modelBand{{0, 0, 15 * time.Minute}}, 1, slot, 1000); got != 450 {
+	if got := modelCapacity([]modelBand{{0, 0, 15 * time.Minute}}, 1, ratelimit.YieldSlots, slot, 1000); got != 450 {
 		t.Errorf("one band of one day every 15m: capacity %d, want 450 (the slots in 15 minutes)", got)
 	}
-	got := modelCapacity(defaultModelBands(), 4, slot, 300)
+	got := modelCapacity(defaultModelBands(), 4, ratelimit.YieldSlots, slot, 300)
 	t.Logf("default windows: model capacity %d", got)
 	if got < 270 || got > 278 {
 		t.Errorf("default windows, priority by interval: capacity %d, want 270 to 278 (the budget's theory)", got)

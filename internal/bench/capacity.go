@@ -197,7 +197,7 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	window := time.Duration(float64(time.Minute) / cfg.factor)
 	margin := ratelimit.DefaultMargin
 	modelSlot := time.Duration(float64(time.Minute) / capacityLimit * (1 + margin))
-	model := modelCapacity(bands, capacityShards, modelSlot, theory)
+	model := modelCapacity(bands, capacityShards, ratelimit.YieldSlots, modelSlot, theory)
 
 	dayWall := time.Duration(float64(24*time.Hour) / cfg.factor)
 	r.Intro = fmt.Sprintf("One partner key of %d requests per minute and the default windows (today every 15 min, days 1–6 "+
@@ -299,13 +299,13 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 		c.add(p+": runs started late (today/week/month)", "count", []float64{float64(run.late["today"] + run.late["week"] + run.late["month"])}, nil)
 	}
 
-	r.note("Theory %d assumes a perfect planner that spends the whole budget evenly; the limiter's margin alone lowers it to %d (the budget ÷ (1 + %.3f)). The controller's scheme reaches it by priority, not by planning: each Job passes its band's interval to its workers' limiters (`--every`), and a worker yields the key while a band refreshed more often has claimed a slot in the last %d slot intervals. Today's run takes the whole budget until it is done, then the week's, then the month's, so the budget is spent on the most urgent data and never idles while any band has work. The model plays exactly this at slot granularity, without the yield's lapse, and predicts %d.",
-		theory, int(float64(capacityLimit*24*60)/(1+ratelimit.DefaultMargin)/float64(perProductPerDay(bands))), ratelimit.DefaultMargin, 2, model)
+	r.note("Theory %d assumes a perfect planner that spends the whole budget evenly; the limiter's margin alone lowers it to %d (the budget ÷ (1 + %.3f)). The controller's scheme reaches it by priority, not by planning: each Job passes its band's interval to its workers' limiters (`--every`), and a worker yields the key while a band refreshed more often has claimed a slot in the last %d slot intervals. Today's run takes the whole budget until it is done, then the week's, then the month's, so the budget is spent on the most urgent data and never idles while any band has work. The model plays exactly this at slot granularity, the slot idled at each hand-over included, and predicts %d.",
+		theory, int(float64(capacityLimit*24*60)/(1+ratelimit.DefaultMargin)/float64(perProductPerDay(bands))), ratelimit.DefaultMargin, ratelimit.YieldSlots, model)
 	r.note("The compression is %.0f× so that a scaled day fits in %s of wall time. Whatever does not scale is stretched by that factor: each shard's pool stays open from run to run (a warm pod) so that connecting is not, but each run still asks the store which pairs it may skip (one query per product and shard, the `--scheduled-at` rule) and every request costs its own milliseconds. Two figures per candidate show what that costs: the lag from a today run's due time to its first snapshot, and the used share of the budget in the first scaled hour, when every band runs and the share should be near 1/(1+margin) = %.3f. Where it falls short, the scheme kept fewer products fresh here than it would at real time, so the measured limit is a lower bound; the model, which has no such costs, is the upper one.",
 		cfg.factor, dayWall.Round(time.Second), 1/(1+margin))
 	r.note("At this compression the limiter's jitter tolerance is margin × window = %s, against 300 ms at the real partner, so 429s here are an artefact of compression, not something the real key would see. Inventory in the simulator changes at real-time pace, so most re-fetches are unchanged answers.",
 		time.Duration(float64(window)*margin).Round(time.Microsecond))
-	r.note("BudgetExceeded is read from a SyncSchedule on envtest, reconciled by the real controller in a manager, with the same windows unscaled (requestsPerMinute 30, rateLimitWindow 1m): the product count is bisected until the condition flips. The controller compares the demand with the budget less the limiter's margin, so it flips just above %d.", flip)
+	r.note("BudgetExceeded is read from a SyncSchedule on envtest, reconciled by the real controller in a manager, with the same windows unscaled (requestsPerMinute 30, rateLimitWindow 1m): the product count is bisected until the condition flips. The controller compares the demand with what the limiter hands out: the budget less its margin and the slot idled at each hand-over, as the model counts them; it flips just above %d.", flip)
 	for _, run := range runs {
 		if run.firstErr != "" {
 			r.note("%d products: %d pairs failed; the first: %s", run.products, run.failed, run.firstErr)

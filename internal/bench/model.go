@@ -15,13 +15,15 @@ type modelBand struct {
 // modelFresh plays one day of the controller's scheme at the granularity of
 // the limiter's slots, with no other cost: every band runs `shards` workers; the
 // limiter hands each slot to a worker of the most often refreshed band that has
-// work (its priority), in turn among that band's workers; a Job ends when all its
+// work (its priority), in turn among that band's workers, but not to a band below
+// one that had a slot in the last `lapse` slots (the claim the limiter keeps for
+// a band's workers between their requests); a Job ends when all its
 // shards have; a band's next run starts at its next due time, or at once if that
 // passed while the Job was active; a run skips the pairs synced after its
 // scheduled time, as a retried Job index does. It reports whether every pair
 // was fetched in every period of its horizon, the test the benchmark applies to
 // the real run. It exists to choose where to measure, not to replace measuring.
-func modelFresh(products int, bands []modelBand, shards int, slot time.Duration) bool {
+func modelFresh(products int, bands []modelBand, shards, lapse int, slot time.Duration) bool {
 	const day = 24 * time.Hour
 	type pair struct{ product, day int }
 	type worker struct {
@@ -34,6 +36,10 @@ func modelFresh(products int, bands []modelBand, shards int, slot time.Duration)
 	scheduled := make([]time.Duration, len(bands))
 	started := make([]bool, len(bands))
 	queues := make([][]*worker, len(bands)) // waiting workers per band
+	lastSlot := make([]time.Duration, len(bands))
+	for b := range lastSlot {
+		lastSlot[b] = -day
+	}
 	start := func(b int, now, due time.Duration) {
 		today := int(now / day)
 		var all []pair
@@ -73,6 +79,14 @@ func modelFresh(products int, bands []modelBand, shards int, slot time.Duration)
 		if b < 0 {
 			continue
 		}
+		claimed := false
+		for i, band := range bands {
+			claimed = claimed || band.every < bands[b].every && now < lastSlot[i]+time.Duration(lapse)*slot
+		}
+		if claimed {
+			continue // the slot idles while a higher band's claim lapses
+		}
+		lastSlot[b] = now
 		w := queues[b][0]
 		queues[b] = queues[b][1:]
 		p := w.pairs[0]
@@ -102,11 +116,11 @@ func modelFresh(products int, bands []modelBand, shards int, slot time.Duration)
 
 // modelCapacity is the largest product count that modelFresh keeps fresh, up to
 // limit, by bisection (freshness only gets harder with more products).
-func modelCapacity(bands []modelBand, shards int, slot time.Duration, limit int) int {
+func modelCapacity(bands []modelBand, shards, lapse int, slot time.Duration, limit int) int {
 	lo, hi := 0, limit+1 // lo fresh (or zero), hi not
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
-		if modelFresh(mid, bands, shards, slot) {
+		if modelFresh(mid, bands, shards, lapse, slot) {
 			lo = mid
 		} else {
 			hi = mid

@@ -38,12 +38,12 @@ WITH busy AS (
 SELECT EXISTS (SELECT FROM slot),
        (extract(epoch FROM coalesce((SELECT at FROM slot), (SELECT until FROM busy)) - clock_timestamp()) * 1000000)::bigint`
 
-// yieldSlots is how many slot intervals a band's claim outlives its last slot: a
+// YieldSlots is how many slot intervals a band's claim outlives its last slot: a
 // worker reserves its next slot only after its answer is fetched and stored, and
 // lower bands must not slip into that gap. The key idles for as long when a
 // band's run ends, and a lower band may slip in one request when all of a band's
 // workers are busy at once for longer: both cost little.
-const yieldSlots = 2
+const YieldSlots = 2
 
 // blockedFor says how long the key stays blocked by a 429.
 const blockedFor = `
@@ -60,7 +60,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		var reserved bool
 		var us int64
 		err := l.pool.QueryRow(ctx, reserve, l.keyHash, l.interval.Microseconds(), l.every.Microseconds(),
-			(yieldSlots*l.interval).Microseconds()).Scan(&reserved, &us)
+			(YieldSlots*l.interval).Microseconds()).Scan(&reserved, &us)
 		if err != nil {
 			return fmt.Errorf("wait for partner budget: reserve: %w", err)
 		}
