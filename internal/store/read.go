@@ -33,8 +33,8 @@ func (s *Store) ReadSnapshot(ctx context.Context, productID int64, date time.Tim
 }
 
 // ReadSyncTimesSQL and ReadSlotsSQL are the statements ReadSnapshot runs, in one
-// read-only repeatable-read transaction, for a product ($1) and date ($2). They are
-// exported so the read benchmark can hand pgbench the very same SQL.
+// read-only repeatable-read transaction, for a product ($1) and date ($2). The
+// API reads with ReadSlotsDocumentSQL instead.
 const ReadSyncTimesSQL = `
 SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
        (SELECT changed_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
