@@ -188,7 +188,7 @@ type capacityConfig struct {
 
 func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	r.Title = "Capacity per partner key"
-	cfg := capacityConfig{factor: 360, span: 24 * time.Hour, budget: min(11*time.Minute, h.timeLeft())}
+	cfg := capacityConfig{factor: 360, span: 24 * time.Hour, budget: min(14*time.Minute, h.timeLeft())}
 	if h.opts.Quick {
 		cfg = capacityConfig{factor: 360, span: 2 * time.Hour, budget: 90 * time.Second}
 	}
@@ -420,6 +420,7 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 		}
 	}
 	var pollErr error
+	sampled := false
 	for {
 		now := clk.Now()
 		if err := poll(ctx, pool, polled); err != nil {
@@ -429,10 +430,15 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 		if now.Before(end) {
 			trackAges(polled, n, now, start, res.maxAge)
 		}
+		// The simulator keeps only its latest windows: take the first hour's now.
+		if !sampled && !now.Before(start.Add(time.Hour)) {
+			res.firstHourShare, sampled = firstHourShare(sim.Stats(), clk, window), true
+		}
 		// A sync stamped before a period's end commits within milliseconds: one
-		// poll interval of slack covers it.
+		// poll interval of slack covers it, so the last periods are checked one
+		// scaled minute after the end.
 		check(minTime(now.Add(-time.Minute), end))
-		if !res.fresh || !now.Before(end) || ctx.Err() != nil {
+		if !res.fresh || !now.Before(end.Add(time.Minute)) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(pollEvery)
@@ -486,27 +492,36 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 	}
 
 	st := sim.Stats()
-	// While every band runs, at the start, the key's budget should be all used:
-	// the share of the first scaled hour tells whether the limiter, workers and
-	// simulator keep up at this compression.
-	// Windows with no request are not in the stats: count the windows by time.
-	spanEnd := minTime(clk.realStart.Add(clk.real(time.Hour)), clk.realStart.Add(res.realTime))
-	var firstHour int64
-	for _, w := range st.PerWindow {
-		if !w.Start.Before(clk.realStart) && !w.Start.Add(window).After(spanEnd) {
-			firstHour += w.Accepted
-		}
-	}
-	// The simulator's windows are aligned to multiples of window since the epoch.
-	firstWindow := (clk.realStart.UnixNano() + int64(window) - 1) / int64(window)
-	if windows := spanEnd.UnixNano()/int64(window) - firstWindow; windows > 0 {
-		res.firstHourShare = float64(firstHour) / float64(capacityLimit*windows)
+	if !sampled {
+		res.firstHourShare = firstHourShare(st, clk, window)
 	}
 	res.accepted = st.Requests - st.RateLimited - st.Unauthorized
 	res.limited = st.RateLimited
 	elapsed := res.realTime.Seconds()
 	res.share = float64(res.accepted) / (capacityLimit * elapsed / window.Seconds())
 	return res, nil
+}
+
+// firstHourShare is the used share of the key's budget in the whole windows of
+// the first scaled hour (or of the run so far, if shorter). While every band
+// runs, at the start, the budget should be all used: this tells whether the
+// limiter, workers and simulator keep up at the compression.
+func firstHourShare(st partnersim.Stats, clk scaledClock, window time.Duration) float64 {
+	spanEnd := minTime(clk.realStart.Add(clk.real(time.Hour)), time.Now())
+	var accepted int64
+	for _, w := range st.PerWindow {
+		if !w.Start.Before(clk.realStart) && !w.Start.Add(window).After(spanEnd) {
+			accepted += w.Accepted
+		}
+	}
+	// Windows with no request are not in the stats: count the windows by time;
+	// the simulator's windows are aligned to multiples of window since the epoch.
+	first := (clk.realStart.UnixNano() + int64(window) - 1) / int64(window)
+	windows := spanEnd.UnixNano()/int64(window) - first
+	if windows <= 0 {
+		return 0
+	}
+	return float64(accepted) / float64(capacityLimit*windows)
 }
 
 func minTime(a, b time.Time) time.Time {
