@@ -64,6 +64,13 @@ func TestCreatesOneIndexedJobPerBand(t *testing.T) {
 		if *s.CompletionMode != batchv1.IndexedCompletion || *s.Completions != 2 || *s.Parallelism != 2 || *s.BackoffLimitPerIndex != 2 || *s.Suspend {
 			t.Errorf("Job %s spec: mode %v completions %d parallelism %d backoff %d suspend %v", j.Name, *s.CompletionMode, *s.Completions, *s.Parallelism, *s.BackoffLimitPerIndex, *s.Suspend)
 		}
+		if p := s.PodFailurePolicy; p == nil || len(p.Rules) != 2 ||
+			p.Rules[0].Action != batchv1.PodFailurePolicyActionFailJob || p.Rules[0].OnExitCodes == nil ||
+			!slices.Equal(p.Rules[0].OnExitCodes.Values, []int32{inventoryv1alpha1.ExitCodePartnerUnauthorized}) ||
+			p.Rules[1].Action != batchv1.PodFailurePolicyActionIgnore {
+			t.Errorf("Job %s pod failure policy %+v: want FailJob on the worker's exit code %d, then disruptions ignored",
+				j.Name, p, inventoryv1alpha1.ExitCodePartnerUnauthorized)
+		}
 		if len(j.OwnerReferences) != 1 || j.OwnerReferences[0].Kind != "SyncSchedule" || !*j.OwnerReferences[0].Controller {
 			t.Errorf("Job %s owner references %+v", j.Name, j.OwnerReferences)
 		}

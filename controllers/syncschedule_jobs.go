@@ -114,6 +114,7 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 			Completions:             ptr.To(shards),
 			Parallelism:             ptr.To(shards),
 			BackoffLimitPerIndex:    ptr.To(ptr.Deref(tmpl.BackoffLimitPerIndex, 2)),
+			PodFailurePolicy:        podFailurePolicy(),
 			ActiveDeadlineSeconds:   tmpl.ActiveDeadlineSeconds,
 			TTLSecondsAfterFinished: tmpl.TTLSecondsAfterFinished,
 			Suspend:                 ptr.To(ss.IsPaused()),
@@ -294,4 +295,27 @@ func jobFailureMessage(job *batchv1.Job) string {
 func describeRun(window string, c inventoryv1alpha1.RunCounts) string {
 	return fmt.Sprintf("window %s, Job %s: %s; %d of %d pairs written, %d failed, %d requests, %d rate-limited",
 		window, c.Job, c.Result, c.PairsOK, c.PairsTotal, c.PairsFailed, c.Requests, c.RateLimited)
+}
+
+// podFailurePolicy fails the whole Job when a worker says the partner rejected the
+// key: every index would get the same 401, and retrying them spends the key's
+// budget. Pods killed by a disruption (eviction, preemption, node drain) do not
+// count against an index's retries.
+func podFailurePolicy() *batchv1.PodFailurePolicy {
+	return &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+		{
+			Action: batchv1.PodFailurePolicyActionFailJob,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: ptr.To(workerContainer),
+				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+				Values:        []int32{inventoryv1alpha1.ExitCodePartnerUnauthorized},
+			},
+		},
+		{
+			Action: batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
+			},
+		},
+	}}
 }

@@ -67,3 +67,9 @@ const (
 	// more run; status.lastHandledRequest records the last value handled.
 	AnnotationRequestedAt = "inventory.slotsync.io/requested-at"
 )
+
+// ExitCodePartnerUnauthorized is the sync worker's exit code when the partner
+// rejected the API key. Every index of the run would get the same answer, so the
+// Job's pod failure policy fails the whole Job on it instead of retrying each
+// index, which would spend the key's budget on 401s.
+const ExitCodePartnerUnauthorized int32 = 3

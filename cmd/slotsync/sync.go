@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/syncer"
@@ -40,7 +41,8 @@ product on every day from --from-day to --to-day (both inclusive; day 0 is today
 each from the partner under the budget it shares through Postgres with every other
 process using the same key, and writes each answer as one snapshot.
 
-A failed pair does not stop the others; the exit code is 1 when any pair failed.
+A failed pair does not stop the others; the exit code is 1 when any pair failed,
+and 3 when the partner rejected the key (then no other pair is tried).
 When --scheduled-at is given, pairs already synced after it (by an earlier attempt of
 the same run) are skipped, so a retried index spends budget only on what failed.
 The summary goes to stdout and, as JSON, to --termination-log.
@@ -110,6 +112,9 @@ Environment:
 				if err := sum.WriteTerminationMessage(terminationLog); err != nil {
 					log.Error(err, "summary not written", "path", terminationLog)
 				}
+			}
+			if runErr != nil && sum.Reason == inventoryv1alpha1.ReasonPartnerUnauthorized {
+				return &exitError{code: int(inventoryv1alpha1.ExitCodePartnerUnauthorized), err: runErr}
 			}
 			return runErr
 		},

@@ -82,6 +82,7 @@ func TestE2E(t *testing.T) {
 		{"GitOps re-apply keeps a pause made through the API", e.reapplyKeepsPause},
 		{"manager killed mid-run: no second Job, the run completes", e.managerRestart},
 		{"fault burst: failed pairs reported, snapshots intact, next run heals", e.faultBurst},
+		{"revoked key: Jobs fail at once by their pod failure policy, no retries, a new key heals", e.revokedKey},
 	} {
 		began := time.Now()
 		if !t.Run(s.name, func(t *testing.T) { e.t = t; s.run() }) {
@@ -359,14 +360,7 @@ func (e *e2e) pauseWithKubectl() {
 	})
 }
 
-func isFailed(j *batchv1.Job) bool {
-	for _, c := range j.Status.Conditions {
-		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
-}
+func isFailed(j *batchv1.Job) bool { return jobCondition(j, batchv1.JobFailed) != nil }
 
 // token makes a ServiceAccount, optionally allowed to patch SyncSchedules, and returns
 // a token for it.
@@ -527,4 +521,67 @@ func (e *e2e) faultBurst() {
 	})
 	e.quiet()
 	e.compareWithPartner()
+}
+
+// revokedKey: the partner rejects the key. Each worker stops at its first 401 and
+// exits with the code the Job's pod failure policy fails the whole Job on, so no
+// index is retried (each retry would spend budget on another 401); the schedule
+// says why. When the key is accepted again, the next run heals it.
+func (e *e2e) revokedKey() {
+	e.quiet()
+	before := map[string]bool{}
+	for _, j := range e.jobs() {
+		before[j.Name] = true
+	}
+	if err := e.env.Sim.SetFaults(partnersim.Faults{RevokedKeys: []string{devenv.PartnerKey}}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPaused(false)
+	e.requestRun()
+	e.eventually("the new Jobs failed by their pod failure policy, no index retried", func() error {
+		n := 0
+		for _, j := range e.jobs() {
+			if before[j.Name] {
+				continue
+			}
+			n++
+			c := jobCondition(&j, batchv1.JobFailed)
+			if c == nil || c.Reason != batchv1.JobReasonPodFailurePolicy {
+				return fmt.Errorf("Job %s: failed condition %+v, want reason %s", j.Name, c, batchv1.JobReasonPodFailurePolicy)
+			}
+			if j.Status.Failed > *j.Spec.Completions {
+				return fmt.Errorf("Job %s: %d pods failed, more than its %d indexes: an index was retried", j.Name, j.Status.Failed, *j.Spec.Completions)
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("no new Job")
+		}
+		return nil
+	})
+	e.eventually("Degraded with reason PartnerUnauthorized", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != inventoryv1alpha1.ReasonPartnerUnauthorized {
+			return fmt.Errorf("Degraded %+v", c)
+		}
+		return nil
+	})
+	if err := e.env.Sim.SetFaults(partnersim.Faults{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.requestRun()
+	e.eventually("Ready again with the key accepted", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	e.quiet()
+}
+
+func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
+	for i, c := range j.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return &j.Status.Conditions[i]
+		}
+	}
+	return nil
 }
