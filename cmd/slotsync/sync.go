@@ -91,7 +91,11 @@ Environment:
 				return err
 			}
 			defer db.Close()
-			limiter, err := ratelimit.New(db.Pool(), key, rateLimit, rateWindow, ratelimit.WithPriority(every))
+			limits := []ratelimit.Option{ratelimit.WithPriority(every)}
+			if !since.IsZero() && every > 0 {
+				limits = append(limits, ratelimit.WithDeadline(since.Add(every)))
+			}
+			limiter, err := ratelimit.New(db.Pool(), key, rateLimit, rateWindow, limits...)
 			if err != nil {
 				return err
 			}
@@ -131,7 +135,7 @@ Environment:
 	f.DurationVar(&partnerTimeout, "partner-timeout", 10*time.Second, "timeout of one partner request")
 	f.IntVar(&rateLimit, "rate-limit", 30, "requests the key may make per --rate-window, shared by every worker")
 	f.DurationVar(&rateWindow, "rate-window", time.Minute, "the partner's rate-limit window")
-	f.DurationVar(&every, "every", 0, "how often this band is refreshed: workers of bands refreshed more often get the key's budget first (0: before every band)")
+	f.DurationVar(&every, "every", 0, "how often this band is refreshed: workers of bands refreshed more often get the key's budget first (0: before every band), until --scheduled-at + --every has passed")
 	f.IntVar(&maxAttempts, "max-attempts", 4, "attempts per pair for 5xx, timeouts and 429s")
 	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first (safe when many workers start at once)")
 	f.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "where to write the JSON summary for the controller (empty: nowhere)")

@@ -16,7 +16,8 @@
 // more often have reserved a slot lately (rate-monotonic priority). Without it, a
 // key shared by today's, the week's and the month's Jobs would split the budget
 // equally among all their workers, and today's data would go stale long before
-// the budget is spent.
+// the budget is spent. A run past its deadline (WithDeadline) yields no more, so
+// over budget every band still progresses.
 package ratelimit
 
 import (
@@ -48,6 +49,7 @@ type Limiter struct {
 	keyHash  string
 	interval time.Duration
 	every    time.Duration
+	deadline time.Time
 
 	reservations atomic.Int64
 	waited       atomic.Int64 // nanoseconds
@@ -69,8 +71,9 @@ type Stats struct {
 }
 
 type options struct {
-	margin float64
-	every  time.Duration
+	margin   float64
+	every    time.Duration
+	deadline time.Time
 }
 
 // Option configures a Limiter.
@@ -88,6 +91,14 @@ func WithMargin(margin float64) Option {
 // 0) a Limiter outranks every band.
 func WithPriority(every time.Duration) Option {
 	return func(o *options) { o.every = every }
+}
+
+// WithDeadline says when the caller's run is due to be done (its scheduled time
+// plus its band's interval). From then on it yields to no band: over budget, the
+// bands refreshed less often would otherwise never get a slot while a more urgent
+// band always has work; overdue, they take their turn beside it.
+func WithDeadline(deadline time.Time) Option {
+	return func(o *options) { o.deadline = deadline }
 }
 
 // New returns a Limiter allowing limit requests per window for apiKey. Only the
@@ -117,6 +128,7 @@ func New(pool *pgxpool.Pool, apiKey string, limit int, window time.Duration, opt
 		keyHash:  hex.EncodeToString(sum[:]),
 		interval: spacing(limit, window, o.margin),
 		every:    o.every,
+		deadline: o.deadline,
 	}, nil
 }
 

@@ -292,6 +292,50 @@ func TestMoreUrgentBandsGoFirst(t *testing.T) {
 	}
 }
 
+// TestOverdueRunsYieldNoMore: a daily band's run that is past its deadline takes
+// its turn beside a 15-minute band that always has work, instead of waiting for
+// a lull that never comes.
+func TestOverdueRunsYieldNoMore(t *testing.T) {
+	t.Parallel()
+	const (
+		limit  = 30
+		window = time.Second
+		run    = 2 * time.Second
+	)
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	opts := [][]ratelimit.Option{
+		{ratelimit.WithMargin(0.05), ratelimit.WithPriority(15 * time.Minute)},
+		{ratelimit.WithMargin(0.05), ratelimit.WithPriority(15 * time.Minute)},
+		{ratelimit.WithMargin(0.05), ratelimit.WithPriority(24 * time.Hour), ratelimit.WithDeadline(time.Now().Add(-time.Minute))},
+		{ratelimit.WithMargin(0.05), ratelimit.WithPriority(24 * time.Hour), ratelimit.WithDeadline(time.Now().Add(time.Hour))},
+	}
+	stats := make([]ratelimit.Stats, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		l := newLimiter(t, newPool(t, url), "shared-key", limit, window, o...)
+		wg.Go(func() {
+			for l.Wait(ctx) == nil {
+				time.Sleep(2 * time.Millisecond)
+			}
+			stats[i] = l.Stats()
+		})
+	}
+	wg.Wait()
+	urgent := stats[0].Reservations + stats[1].Reservations
+	overdue, onTime := stats[2].Reservations, stats[3].Reservations
+	t.Logf("15-minute workers %d slots, overdue daily worker %d, daily worker within its deadline %d (yields %d)",
+		urgent, overdue, onTime, stats[3].Yields)
+	// Three workers take turns: the overdue one gets about a third.
+	if total := urgent + overdue; overdue*5 < total {
+		t.Errorf("the overdue daily worker got %d of %d slots, want about a third", overdue, total)
+	}
+	if onTime > 1 {
+		t.Errorf("the daily worker within its deadline got %d slots while the 15-minute band had work, want at most 1", onTime)
+	}
+}
+
 func TestBlockHoldsEveryInstance(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)

@@ -15,12 +15,13 @@ import (
 // It reserves nothing while a band refreshed more often than $3 has a slot later
 // than now − $4 (its workers are still at it: their next reservation follows
 // their last answer), and then returns reserved = false and how long until that
-// band's claim lapses. Each reservation renews its own band's claim.
+// band's claim lapses; unless $5 is false (the caller is overdue and yields to no
+// one). Each reservation renews its own band's claim.
 const reserve = `
 WITH busy AS (
     SELECT max(last_slot) + $4 * interval '1 microsecond' AS until
     FROM partner_budget_claims
-    WHERE key_hash = $1 AND every_us < $3
+    WHERE $5 AND key_hash = $1 AND every_us < $3
 ), slot AS (
     INSERT INTO partner_budgets AS b (key_hash, tat)
     SELECT $1, clock_timestamp() + $2 * interval '1 microsecond'
@@ -59,8 +60,9 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		}
 		var reserved bool
 		var us int64
+		yield := l.deadline.IsZero() || time.Now().Before(l.deadline)
 		err := l.pool.QueryRow(ctx, reserve, l.keyHash, l.interval.Microseconds(), l.every.Microseconds(),
-			(YieldSlots*l.interval).Microseconds()).Scan(&reserved, &us)
+			(YieldSlots*l.interval).Microseconds(), yield).Scan(&reserved, &us)
 		if err != nil {
 			return fmt.Errorf("wait for partner budget: reserve: %w", err)
 		}
