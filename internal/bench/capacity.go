@@ -73,6 +73,9 @@ func (c scaledClock) Now() time.Time {
 	return c.start.Add(time.Duration(float64(time.Since(c.realStart)) * c.factor))
 }
 
+// wall is the wall time at which the scaled clock shows t.
+func (c scaledClock) wall(t time.Time) time.Time { return c.realStart.Add(c.real(t.Sub(c.start))) }
+
 // real converts a span of scaled time into wall time.
 func (c scaledClock) real(d time.Duration) time.Duration { return time.Duration(float64(d) / c.factor) }
 
@@ -299,7 +302,7 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 		c.add(p+": runs started late (today/week/month)", "count", []float64{float64(run.late["today"] + run.late["week"] + run.late["month"])}, nil)
 	}
 
-	r.note("Theory %d assumes a perfect planner that spends the whole budget evenly; the limiter's margin alone lowers it to %d (the budget ÷ (1 + %.3f)). The controller's scheme reaches it by priority, not by planning: each Job passes its band's interval to its workers' limiters (`--every`), and a worker yields the key while a band refreshed more often has claimed a slot in the last %d slot intervals. Today's run takes the whole budget until it is done, then the week's, then the month's, so the budget is spent on the most urgent data and never idles while any band has work. The model plays exactly this at slot granularity, the slot idled at each hand-over included, and predicts %d.",
+	r.note("Theory %d assumes a perfect planner that spends the whole budget evenly; the limiter's margin alone lowers it to %d (the budget ÷ (1 + %.3f)). The controller's scheme reaches it by priority, not by planning: each Job passes its band's interval to its workers' limiters (`--every`), and a worker yields the key while a band refreshed more often has claimed a slot in the last %d slot intervals, until its own run is overdue (scheduled time + interval: the benchmark sets that deadline on the scaled clock, as the sync command does on the real one). Today's run takes the whole budget until it is done, then the week's, then the month's, so the budget is spent on the most urgent data and never idles while any band has work. The model plays exactly this at slot granularity, the slot idled at each hand-over included, and predicts %d.",
 		theory, int(float64(capacityLimit*24*60)/(1+ratelimit.DefaultMargin)/float64(perProductPerDay(bands))), ratelimit.DefaultMargin, ratelimit.YieldSlots, model)
 	r.note("The compression is %.0f× so that a scaled day fits in %s of wall time. Whatever does not scale is stretched by that factor: each shard's pool stays open from run to run (a warm pod) so that connecting is not, but each run still asks the store which pairs it may skip (one query per product and shard, the `--scheduled-at` rule) and every request costs its own milliseconds. Two figures per candidate show what that costs: the lag from a today run's due time to its first snapshot, and the used share of the budget in the first scaled hour, when every band runs and the share should be near 1/(1+margin) = %.3f. Where it falls short, the scheme kept fewer products fresh here than it would at real time, so the measured limit is a lower bound; the model, which has no such costs, is the upper one.",
 		cfg.factor, dayWall.Round(time.Second), 1/(1+margin))
@@ -356,7 +359,7 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 	recorded := newSyncHistory()
 	var recordedCount int
 	var recMu sync.Mutex
-	ws := &workerSet{dbURL: dbURL, simURL: sim.URL, limit: capacityLimit, window: window, now: clk.Now,
+	ws := &workerSet{dbURL: dbURL, simURL: sim.URL, limit: capacityLimit, window: window, now: clk.Now, wall: clk.wall,
 		wrote: func(p syncer.Pair, at time.Time) {
 			recorded.add(pairKey{p.ProductID, p.Date.Format(time.DateOnly)}, at.Truncate(time.Microsecond))
 			recMu.Lock()

@@ -81,6 +81,10 @@ type workerSet struct {
 	wrote func(p syncer.Pair, syncedAt time.Time)
 	// warm, if set, keeps each shard's database pool from one run to the next.
 	warm *warmPools
+	// wall, if set, turns a time of now's clock into wall time: the limiter's
+	// deadline (scheduled time + interval, as the sync command sets it) is on
+	// the wall clock.
+	wall func(time.Time) time.Time
 }
 
 // warmPools keeps each shard's database pool open across runs, as if its pod
@@ -182,7 +186,11 @@ func (ws *workerSet) run(ctx context.Context, jobs []job, scheduledAt time.Time)
 		if ws.seed {
 			fetcher = newSeedClient(ws.simURL)
 		} else {
-			l, err := ratelimit.New(db.Pool(), benchKey, ws.limit, ws.window, ratelimit.WithPriority(sh.j.every))
+			limits := []ratelimit.Option{ratelimit.WithPriority(sh.j.every)}
+			if ws.wall != nil && !scheduledAt.IsZero() && sh.j.every > 0 {
+				limits = append(limits, ratelimit.WithDeadline(ws.wall(scheduledAt.Add(sh.j.every))))
+			}
+			l, err := ratelimit.New(db.Pool(), benchKey, ws.limit, ws.window, limits...)
 			if err != nil {
 				return res, err
 			}
