@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -11,13 +10,10 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
-	"github.com/slotsync/slotsync/controllers"
 	"github.com/slotsync/slotsync/internal/kubetest"
+	"github.com/slotsync/slotsync/internal/managertest"
 )
 
 // bareHarness is a harness whose managers the test starts itself.
@@ -30,10 +26,8 @@ func bareHarness(t *testing.T, now time.Time) *harness {
 // electingManager is a manager that runs the reconciler only while it holds the
 // test's leader lease, as `slotsync manager --leader-elect` does.
 type electingManager struct {
-	name    string
-	elected <-chan struct{}
-	stop    context.CancelFunc
-	done    chan error
+	*managertest.Manager
+	name string
 }
 
 // startElecting starts a manager in the leader election of the test's namespace.
@@ -41,48 +35,22 @@ type electingManager struct {
 // without, the lease runs out first (a crash).
 func (h *harness) startElecting(t *testing.T, name string, release bool) *electingManager {
 	t.Helper()
-	opts := controllers.CacheOptions()
-	opts.DefaultNamespaces = map[string]cache.Config{h.ns: {}}
-	mgr, err := ctrl.NewManager(h.env.Config, ctrl.Options{
-		Scheme:                        h.env.Scheme,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		Cache:                         opts,
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
-		LeaderElection:                true,
-		LeaderElectionID:              "slotsync-manager.inventory.slotsync.io",
-		LeaderElectionNamespace:       h.ns,
-		LeaderElectionReleaseOnCancel: release,
+	m := managertest.Start(t, h.env, h.managerOptions("slotsync-"+name, func(o *ctrl.Options) {
+		o.LeaderElection = true
+		o.LeaderElectionID = "slotsync-manager.inventory.slotsync.io"
+		o.LeaderElectionNamespace = h.ns
+		o.LeaderElectionReleaseOnCancel = release
 		// Short, so that a crashed leader's lease runs out within the test.
-		LeaseDuration: ptr.To(3 * time.Second),
-		RenewDeadline: ptr.To(2 * time.Second),
-		RetryPeriod:   ptr.To(250 * time.Millisecond),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SyncScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Clock: h.clock,
-		Recorder: mgr.GetEventRecorder("slotsync-" + name), WorkerImage: workerImage,
-	}
-	if err := r.SetupWithManager(mgr, 2); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &electingManager{name: name, elected: mgr.Elected(), stop: cancel, done: make(chan error, 1)}
-	go func() { m.done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-m.done; err != nil {
-			t.Errorf("manager %s: %v", name, err)
-		}
-	})
-	return m
+		o.LeaseDuration = ptr.To(3 * time.Second)
+		o.RenewDeadline = ptr.To(2 * time.Second)
+		o.RetryPeriod = ptr.To(250 * time.Millisecond)
+	}))
+	return &electingManager{Manager: m, name: name}
 }
 
 func (m *electingManager) isLeader() bool {
 	select {
-	case <-m.elected:
+	case <-m.Elected():
 		return true
 	default:
 		return false
@@ -158,7 +126,7 @@ func TestLeaderElectionFailoverNoDuplicateNoLostRun(t *testing.T) {
 
 	// The leader crashes; the today window falls due while nobody leads.
 	crashed := time.Now()
-	leader.stop()
+	leader.Cancel()
 	h.advance(t, "sample", 15*time.Minute)
 	waitLeader(t, wait, follower)
 	t.Logf("manager %s took over %v after %s crashed", follower.name, time.Since(crashed).Round(10*time.Millisecond), leader.name)
@@ -193,7 +161,7 @@ func TestLeaderElectionHandOverOnRollingUpdate(t *testing.T) {
 		t.Fatal("a second manager leads while the first still holds the lease")
 	}
 	stopped := time.Now()
-	old.stop()
+	old.Cancel()
 	waitLeader(t, 2*time.Second, next)
 	t.Logf("the lease passed in %v", time.Since(stopped).Round(10*time.Millisecond))
 
@@ -211,12 +179,12 @@ func TestLeaderElectionHandOverOnRollingUpdate(t *testing.T) {
 // second Job for it, and starts the next run when due.
 func TestManagerRestartMidRun(t *testing.T) {
 	h := bareHarness(t, t0)
-	stop := h.startManager(t)
+	mgr := h.startManager(t)
 	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
 		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
 	})
 	job := h.waitJobs(t, "sample", 1, nil)[0]
-	stop()
+	mgr.Cancel()
 	h.finish(t, &job, true, map[string]any{"pairsTotal": 3, "pairsOK": 3, "requests": 3})
 
 	h.startManager(t)

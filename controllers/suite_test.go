@@ -15,14 +15,11 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
-	"github.com/slotsync/slotsync/controllers"
 	"github.com/slotsync/slotsync/internal/kubetest"
+	"github.com/slotsync/slotsync/internal/managertest"
 )
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
@@ -51,38 +48,15 @@ func start(t *testing.T, now time.Time) *harness {
 	return h
 }
 
-func (h *harness) startManager(t *testing.T) context.CancelFunc {
+func (h *harness) startManager(t *testing.T) *managertest.Manager {
 	t.Helper()
-	opts := controllers.CacheOptions()
-	opts.DefaultNamespaces = map[string]cache.Config{h.ns: {}}
-	mgr, err := ctrl.NewManager(h.env.Config, ctrl.Options{
-		Scheme:                 h.env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  opts,
-		// Each test runs a manager of its own: the controller name repeats.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SyncScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Clock: h.clock,
-		Recorder: mgr.GetEventRecorder("slotsync-test"), WorkerImage: workerImage,
-	}
-	if err := r.SetupWithManager(mgr, 2); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
-	return cancel
+	return managertest.Start(t, h.env, h.managerOptions("slotsync-test", nil))
+}
+
+// managerOptions are those of the harness's managers: its namespace, clock and
+// worker image.
+func (h *harness) managerOptions(source string, adjust func(*ctrl.Options)) managertest.Options {
+	return managertest.Options{Namespace: h.ns, Clock: h.clock, WorkerImage: workerImage, EventSource: source, Adjust: adjust}
 }
 
 // schedule is a valid schedule; the rest comes from the schema's defaults.

@@ -18,18 +18,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
-	"github.com/slotsync/slotsync/controllers"
 	"github.com/slotsync/slotsync/internal/kubetest"
+	"github.com/slotsync/slotsync/internal/managertest"
 	"github.com/slotsync/slotsync/internal/pgtest"
 )
 
@@ -112,37 +108,18 @@ func startController(t *testing.T, log logr.Logger) *controllerEnv {
 	t.Helper()
 	kube := kubetest.Start(t)
 	e := &controllerEnv{kube: kube, c: kube.Client, ns: kube.Namespace(t)}
-	opts := controllers.CacheOptions()
-	opts.DefaultNamespaces = map[string]cache.Config{e.ns: {}}
-	mgr, err := ctrl.NewManager(kube.Config, ctrl.Options{
-		Scheme:                 kube.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  opts,
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:                 log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SyncScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
-		Clock:    clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
-		Recorder: mgr.GetEventRecorder("slotsync-manager"), WorkerImage: workerImage,
-	}
-	if err := r.SetupWithManager(mgr, 2); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	managertest.Start(t, kube, managerOptions(e.ns, log, nil))
 	return e
+}
+
+// managerOptions are those of the tests' managers: on a fake clock, naming
+// themselves as the manager Deployment does.
+func managerOptions(ns string, log logr.Logger, adjust func(*ctrl.Options)) managertest.Options {
+	return managertest.Options{
+		Namespace: ns, Logger: log, Adjust: adjust,
+		Clock:       clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
+		WorkerImage: workerImage, EventSource: "slotsync-manager",
+	}
 }
 
 // schedule creates a schedule with one window, today, and returns its Jobs

@@ -22,18 +22,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
-	"github.com/slotsync/slotsync/controllers"
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/kubetest"
+	"github.com/slotsync/slotsync/internal/managertest"
 	"github.com/slotsync/slotsync/internal/store"
 )
 
@@ -346,41 +342,21 @@ func minimalManager(t *testing.T, kube *kubetest.Env, cs kubernetes.Interface) *
 // as the manager Deployment does, through a schedule's life: Jobs created,
 // status written, pods read, Jobs suspended and deleted.
 func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string) {
-	opts := controllers.CacheOptions()
-	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  kube.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:  "0",
-		Cache:                   opts,
-		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
-		LeaderElection:          true,
-		LeaderElectionID:        "slotsync-manager.inventory.slotsync.io",
-		LeaderElectionNamespace: installNS,
+	opts := managerOptions(ns, logr.Discard(), func(o *ctrl.Options) {
+		o.LeaderElection = true
+		o.LeaderElectionID = "slotsync-manager.inventory.slotsync.io"
+		o.LeaderElectionNamespace = installNS
 		// The next run of this test takes the lease at once.
-		LeaderElectionReleaseOnCancel: true,
-		Logger:                        logr.Discard(),
+		o.LeaderElectionReleaseOnCancel = true
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SyncScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(),
-		Clock:    clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
-		Recorder: mgr.GetEventRecorder("slotsync-manager"), WorkerImage: workerImage,
-	}
-	if err := r.SetupWithManager(mgr, 2); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	opts.Config = cfg
+	mgr := managertest.Start(t, kube, opts)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := mgr.Stop(); err != nil {
 			t.Errorf("manager: %v", err)
 		}
 	}()
+	ctx := context.Background()
 	select {
 	case <-mgr.Elected():
 	case <-time.After(wait):
