@@ -106,11 +106,7 @@ func (s *Server) slotsDocument(ctx context.Context, req slotsRequest, doc []byte
 		if err != nil {
 			return nil, err
 		}
-		body, err := json.Marshal(v)
-		if err != nil {
-			return nil, internal(err, "internal error encoding the answer")
-		}
-		return body, nil
+		return encodeAnswer(v)
 	}
 	return escapeLikeEncodingJSON(doc), nil
 }
@@ -197,12 +193,17 @@ func (s *Server) cached(ctx context.Context, key cacheKey, from string, read fun
 		if err != nil {
 			return nil, err
 		}
-		body, err := json.Marshal(v)
-		if err != nil {
-			return nil, internal(err, "internal error encoding the answer")
-		}
-		return body, nil
+		return encodeAnswer(v)
 	})
+}
+
+// encodeAnswer is the JSON body of an answer read as a value.
+func encodeAnswer(v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, internal(err, "internal error encoding the answer")
+	}
+	return body, nil
 }
 
 // cachedBody returns the encoded answer for key from the cache, or reads it
