@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -191,49 +191,32 @@ func controllerOnce(ctx context.Context, h *harness, n int) (controllerRun, erro
 }
 
 func createSchedules(ctx context.Context, c client.Client, ns string, n int) error {
-	const clients = 16
-	next := make(chan int)
-	errs := make(chan error, clients)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Go(func() {
-			for i := range next {
-				ss := &inventoryv1alpha1.SyncSchedule{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%05d", i), Namespace: ns},
-					Spec: inventoryv1alpha1.SyncScheduleSpec{
-						Products: []int64{14, 15},
-						Shards:   2,
-						Partner: inventoryv1alpha1.PartnerSpec{
-							BaseURL:         "http://partner.example:8081",
-							APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: fmt.Sprintf("partner-%05d", i), Key: "apiKey"},
-						},
-						Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16) // clients creating at once
+	for i := range n {
+		if ctx.Err() != nil {
+			break // a create failed: the group returns its error
+		}
+		g.Go(func() error {
+			ss := &inventoryv1alpha1.SyncSchedule{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%05d", i), Namespace: ns},
+				Spec: inventoryv1alpha1.SyncScheduleSpec{
+					Products: []int64{14, 15},
+					Shards:   2,
+					Partner: inventoryv1alpha1.PartnerSpec{
+						BaseURL:         "http://partner.example:8081",
+						APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: fmt.Sprintf("partner-%05d", i), Key: "apiKey"},
 					},
-				}
-				if err := c.Create(ctx, ss); err != nil {
-					errs <- fmt.Errorf("create schedule %s: %w", ss.Name, err)
-					return
-				}
+					Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
+				},
 			}
+			if err := c.Create(ctx, ss); err != nil {
+				return fmt.Errorf("create schedule %s: %w", ss.Name, err)
+			}
+			return nil
 		})
 	}
-	for i := range n {
-		select {
-		case next <- i:
-		case err := <-errs:
-			close(next)
-			wg.Wait()
-			return err
-		}
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return g.Wait()
 }
 
 // schedulesHaveJobs reports whether every schedule has 3 Jobs, from a live list

@@ -25,6 +25,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/partner"
@@ -531,32 +532,15 @@ func newLoadClient(conns int) *http.Client {
 func fetchAll(ctx context.Context, base string, paths []string, conns int) error {
 	hc := newLoadClient(conns)
 	defer hc.CloseIdleConnections()
-	next := make(chan string)
-	errs := make(chan error, conns)
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Go(func() {
-			for p := range next {
-				if err := fetchDiscard(ctx, hc, base+p); err != nil {
-					errs <- err
-					for range next {
-					}
-					return
-				}
-			}
-		})
-	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(conns)
 	for _, p := range paths {
-		next <- p
+		if ctx.Err() != nil {
+			break // a request failed: the group returns its error
+		}
+		g.Go(func() error { return fetchDiscard(ctx, hc, base+p) })
 	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return g.Wait()
 }
 
 func fetchDiscard(ctx context.Context, hc *http.Client, u string) error {
