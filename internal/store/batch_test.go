@@ -35,30 +35,7 @@ func state(t *testing.T, s *store.Store, url string, d int) pairState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `
-SELECT provider_slot_id, xmin::text FROM slots WHERE product_id = $1 AND date = $2
-UNION ALL
-SELECT provider_slot_id || '/' || pax_type, xmin::text FROM slot_pax WHERE product_id = $1 AND date = $2`,
-		product, day.AddDate(0, 0, d).Format(time.DateOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	xmins := map[string]string{}
-	for rows.Next() {
-		var key, xmin string
-		if err := rows.Scan(&key, &xmin); err != nil {
-			t.Fatal(err)
-		}
-		xmins[key] = xmin
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	xmins := rowVersions(t, url, day.AddDate(0, 0, d))
 	return pairState{snap, xmins}
 }
 

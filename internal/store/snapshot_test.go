@@ -155,9 +155,9 @@ func TestChangedAnswerReplacesTheStoredOne(t *testing.T) {
 	}
 }
 
-// rowVersions maps each slot and pax row of the pair to its xmin, which changes
-// whenever the row is rewritten.
-func rowVersions(t *testing.T, url string) map[string]string {
+// rowVersions maps each slot and pax row of the product (on dates, if any are
+// given) to its xmin, which changes whenever the row is rewritten.
+func rowVersions(t *testing.T, url string, dates ...time.Time) map[string]string {
 	t.Helper()
 	ctx := testContext(t)
 	conn, err := pgx.Connect(ctx, url)
@@ -165,10 +165,16 @@ func rowVersions(t *testing.T, url string) map[string]string {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	days := make([]string, len(dates))
+	for i, d := range dates {
+		days[i] = d.Format(time.DateOnly)
+	}
 	rows, err := conn.Query(ctx, `
-SELECT provider_slot_id, xmin::text FROM slots WHERE product_id = $1
+SELECT provider_slot_id, xmin::text FROM slots
+WHERE product_id = $1 AND (cardinality($2::text[]) = 0 OR date = ANY($2::text[]::date[]))
 UNION ALL
-SELECT provider_slot_id || '/' || pax_type, xmin::text FROM slot_pax WHERE product_id = $1`, product)
+SELECT provider_slot_id || '/' || pax_type, xmin::text FROM slot_pax
+WHERE product_id = $1 AND (cardinality($2::text[]) = 0 OR date = ANY($2::text[]::date[]))`, product, days)
 	if err != nil {
 		t.Fatal(err)
 	}
