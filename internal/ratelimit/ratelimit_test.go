@@ -311,17 +311,34 @@ func TestOverdueRunsYieldNoMore(t *testing.T) {
 		{ratelimit.WithMargin(0.05), ratelimit.WithPriority(24 * time.Hour), ratelimit.WithDeadline(time.Now().Add(-time.Minute))},
 		{ratelimit.WithMargin(0.05), ratelimit.WithPriority(24 * time.Hour), ratelimit.WithDeadline(time.Now().Add(time.Hour))},
 	}
+	limiters := make([]*ratelimit.Limiter, len(opts))
+	for i, o := range opts {
+		pool := newPool(t, url)
+		// Connected before the race starts: a pool's first connection takes longer
+		// than a slot, and would let the daily worker in before any claim exists.
+		if err := pool.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		limiters[i] = newLimiter(t, pool, "shared-key", limit, window, o...)
+	}
 	stats := make([]ratelimit.Stats, len(opts))
 	var wg sync.WaitGroup
-	for i, o := range opts {
-		l := newLimiter(t, newPool(t, url), "shared-key", limit, window, o...)
+	start := func(i int) {
 		wg.Go(func() {
-			for l.Wait(ctx) == nil {
+			for limiters[i].Wait(ctx) == nil {
 				time.Sleep(2 * time.Millisecond)
 			}
-			stats[i] = l.Stats()
+			stats[i] = limiters[i].Stats()
 		})
 	}
+	// The 15-minute band has work first, as a due run has before the others'.
+	start(0)
+	start(1)
+	for (limiters[0].Stats().Reservations == 0 || limiters[1].Stats().Reservations == 0) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	start(2)
+	start(3)
 	wg.Wait()
 	urgent := stats[0].Reservations + stats[1].Reservations
 	overdue, onTime := stats[2].Reservations, stats[3].Reservations
