@@ -63,9 +63,12 @@ type gatedStore struct {
 	mu      sync.Mutex
 	sizes   []int
 	written atomic.Int64
+	// gated counts the answers that reached the gate.
+	gated atomic.Int64
 }
 
 func (g *gatedStore) WriteSnapshots(ctx context.Context, writes []store.SnapshotWrite) ([]store.SnapshotResult, error) {
+	g.gated.Add(int64(len(writes)))
 	<-g.open
 	res, err := g.Store.WriteSnapshots(ctx, writes)
 	g.mu.Lock()
@@ -78,6 +81,7 @@ func (g *gatedStore) WriteSnapshots(ctx context.Context, writes []store.Snapshot
 }
 
 func (g *gatedStore) WriteSnapshot(ctx context.Context, productID int64, date time.Time, slots []partner.Slot, syncedAt time.Time) (store.SnapshotResult, error) {
+	g.gated.Add(1)
 	<-g.open
 	res, err := g.Store.WriteSnapshot(ctx, productID, date, slots, syncedAt)
 	g.mu.Lock()
@@ -132,9 +136,15 @@ func TestGroupCommitBatchesQueuedAnswers(t *testing.T) {
 	t.Parallel()
 	w := newGatedStore(t)
 	var once sync.Once
-	// The writer waits until 40 more answers queued behind the first.
+	// The writer takes the first answer alone and waits until 40 more answers
+	// queued behind it.
 	f := &instantFetcher{before: func(n int64) {
-		if n == 41 {
+		switch n {
+		case 2:
+			for w.gated.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		case 42:
 			once.Do(func() { close(w.open) })
 		}
 	}}
