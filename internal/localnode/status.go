@@ -35,8 +35,11 @@ func buildStatus(pod *corev1.Pod, prev corev1.PodStatus, init, regular []corev1.
 		Message:               pr.message,
 	}
 	st.Phase = podPhase(pod.Spec.RestartPolicy, regular, pr)
+	// A terminal phase read from the containers can come before the supervisor
+	// marks the pod finished: the conditions must say completed all the same.
+	finished := pr.finished || st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 
-	ready := !pr.finished
+	ready := !finished
 	var unready []string
 	for _, c := range regular {
 		if !c.Ready {
@@ -49,7 +52,7 @@ func buildStatus(pod *corev1.Pod, prev corev1.PodStatus, init, regular []corev1.
 		readyCond.Status = corev1.ConditionFalse
 		readyCond.Reason = "ContainersNotReady"
 		readyCond.Message = fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
-		if pr.finished {
+		if finished {
 			readyCond.Reason = "PodCompleted"
 			readyCond.Message = ""
 		}
@@ -65,7 +68,7 @@ func buildStatus(pod *corev1.Pod, prev corev1.PodStatus, init, regular []corev1.
 		initCond.Status = corev1.ConditionFalse
 		initCond.Reason = "ContainersNotInitialized"
 		initCond.Message = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(pending, " "))
-		if pr.finished {
+		if finished {
 			initCond.Reason = "PodCompleted"
 			initCond.Message = ""
 		}

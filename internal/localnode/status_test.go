@@ -68,3 +68,20 @@ func TestBuildStatusKeepsTransitionTimes(t *testing.T) {
 		t.Errorf("podIP %q phase %s, want 127.0.0.1 Running", second.PodIP, second.Phase)
 	}
 }
+
+// TestBuildStatusTerminalPhaseIsCompleted: the containers can show a terminal
+// phase before the supervisor marks the pod finished; that status already says
+// the pod completed, as the kubelet's does.
+func TestBuildStatusTerminalPhaseIsCompleted(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever}}
+	now := metav1.Unix(1000, 0)
+	for _, code := range []int32{0, 1} {
+		exited := []corev1.ContainerStatus{{Name: "sync", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code}}}}
+		st := buildStatus(pod, corev1.PodStatus{}, nil, exited, podProgress{initialized: true}, "127.0.0.1", now, now)
+		for _, c := range st.Conditions {
+			if (c.Type == corev1.PodReady || c.Type == corev1.ContainersReady) && (c.Status != corev1.ConditionFalse || c.Reason != "PodCompleted") {
+				t.Errorf("exit %d, phase %s: condition %s is %s %q, want False PodCompleted", code, st.Phase, c.Type, c.Status, c.Reason)
+			}
+		}
+	}
+}
