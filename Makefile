@@ -77,6 +77,7 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 10s) after its committed se
 	go test -run '^$$' -fuzz '^FuzzParseSlotsRequest$$' -fuzztime $(FUZZ_TIME) ./internal/api/
 	go test -run '^$$' -fuzz '^FuzzBands$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
 	go test -run '^$$' -fuzz '^FuzzJobName$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
+	go test -run '^$$' -fuzz '^FuzzTerminationMessage$$' -fuzztime $(FUZZ_TIME) ./internal/syncer/
 
 ##@ Benchmarks
 
