@@ -36,8 +36,8 @@ func newSyncCmd() *cobra.Command {
 		Use:   "sync",
 		Short: "Fetch a shard of (product, date) pairs from the partner and write them to Postgres",
 		Long: `sync is what each index of a SyncSchedule's Indexed Job runs. It lists every
-product on every day from --from-day to --to-day (both inclusive; day 0 is today in
---timezone), keeps the pairs of its shard (dealt round-robin over --shards), fetches
+product on every day from --from-day to --to-day (both inclusive; day 0 is the date
+of --scheduled-at in --timezone, else today), keeps the pairs of its shard (dealt round-robin over --shards), fetches
 each from the partner under the budget it shares through Postgres with every other
 process using the same key, and writes each answer as one snapshot.
 

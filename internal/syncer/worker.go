@@ -36,8 +36,9 @@ type Config struct {
 	Location   *time.Location
 	ShardIndex int
 	ShardCount int
-	// ScheduledAt is the run's scheduled time. Pairs synced after it were written by an
-	// earlier attempt of the same run, so a retried index skips them. Zero skips nothing.
+	// ScheduledAt is the run's scheduled time; its date in Location is day 0. Pairs
+	// synced after it were written by an earlier attempt of the same run, so a
+	// retried index skips them. Zero means now and skips nothing.
 	ScheduledAt time.Time
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -68,7 +69,13 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		sum.DurationSeconds = now().Sub(start).Seconds()
 	}()
 
-	all := Pairs(cfg.Products, Today(start, loc), cfg.FromDay, cfg.ToDay)
+	// The run's dates are those of its scheduled time: an index that starts or is
+	// retried after midnight must sync the same dates as its siblings.
+	day := start
+	if !cfg.ScheduledAt.IsZero() {
+		day = cfg.ScheduledAt
+	}
+	all := Pairs(cfg.Products, Today(day, loc), cfg.FromDay, cfg.ToDay)
 	pairs, err := Shard(all, cfg.ShardIndex, cfg.ShardCount)
 	if err != nil {
 		return sum, err

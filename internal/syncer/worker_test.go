@@ -399,3 +399,37 @@ func TestSummaryTerminationMessage(t *testing.T) {
 		t.Fatalf("termination message is %d bytes, Kubernetes keeps 4096", len(b))
 	}
 }
+
+// TestSyncDatesComeFromTheScheduledTime: the shards of a run scheduled just before
+// local midnight sync the same dates, whether they start before or after it.
+func TestSyncDatesComeFromTheScheduledTime(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled := time.Date(2026, 12, 1, 23, 59, 0, 0, berlin)
+	e := newEnv(t, partnersim.Config{Seed: 5, Limit: -1}, scheduled)
+	ctx := context.Background()
+	run := func(shard int, at time.Time) {
+		t.Helper()
+		e.clock.set(at)
+		cfg := e.config([]int64{14}, 0, 1)
+		cfg.Location, cfg.ScheduledAt, cfg.ShardIndex, cfg.ShardCount = berlin, scheduled, shard, 2
+		if sum, err := e.worker(t).Run(ctx, cfg); err != nil || sum.PairsOK != 1 {
+			t.Fatalf("shard %d at %v: err %v, %s", shard, at, err, sum.Line())
+		}
+	}
+	run(0, scheduled.Add(30*time.Second))
+	run(1, scheduled.Add(90*time.Second)) // 00:00:30 on 2 December in Berlin
+
+	for day, want := range map[string]bool{"2026-12-01": true, "2026-12-02": true, "2026-12-03": false} {
+		date, _ := time.Parse(time.DateOnly, day)
+		snap, err := e.db.ReadSnapshot(ctx, 14, date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := snap.SyncedAt != nil; got != want {
+			t.Errorf("%s synced: %v, want %v (the run was scheduled on 1 December, Berlin time)", day, got, want)
+		}
+	}
+}
