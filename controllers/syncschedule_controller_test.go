@@ -78,7 +78,7 @@ func TestCreatesOneIndexedJobPerBand(t *testing.T) {
 		c := pod.Containers[0]
 		args := strings.Join(c.Args, " ")
 		for _, a := range []string{"sync", "--products=14,15", "--from-day=" + days[0], "--to-day=" + days[1], "--shards=2", "--timezone=UTC",
-			"--scheduled-at=" + due.Format(time.RFC3339), "--partner-url=http://partner.example:8081", "--rate-limit=30", "--rate-window=1m0s", "--every=" + every.String()} {
+			"--scheduled-at=" + due.Format(time.RFC3339), "--run-id=" + j.Name, "--partner-url=http://partner.example:8081", "--rate-limit=30", "--rate-window=1m0s", "--every=" + every.String()} {
 			if !slices.Contains(c.Args, a) {
 				t.Errorf("Job %s args %q lack %q", j.Name, args, a)
 			}

@@ -89,6 +89,8 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 		"--timezone=" + timezone,
 		"--shards=" + strconv.Itoa(int(shards)),
 		"--scheduled-at=" + in.Scheduled.UTC().Format(time.RFC3339),
+		// One Job is one run: its retried indexes skip only what this run wrote.
+		"--run-id=" + in.Name,
 		"--partner-url=" + spec.Partner.BaseURL,
 		"--partner-timeout=" + timeout.String(),
 		"--rate-limit=" + strconv.Itoa(int(rpm)),

@@ -23,6 +23,7 @@ func newSyncCmd() *cobra.Command {
 		shardIndex     int
 		shards         int
 		scheduledAt    string
+		runID          string
 		partnerURL     string
 		partnerTimeout time.Duration
 		rateLimit      int
@@ -43,8 +44,9 @@ process using the same key, and writes each answer as one snapshot.
 
 A failed pair does not stop the others; the exit code is 1 when any pair failed,
 and 3 when the partner rejected the key (then no other pair is tried).
-When --scheduled-at is given, pairs already synced after it (by an earlier attempt of
-the same run) are skipped, so a retried index spends budget only on what failed.
+Every snapshot records --run-id; a retried index skips the pairs whose last write
+carries the same run id (an earlier attempt of the same run), so it spends budget
+only on what failed, and refetches what other runs wrote.
 The summary goes to stdout and, as JSON, to --termination-log.
 
 Environment:
@@ -109,7 +111,7 @@ Environment:
 			w := &syncer.Worker{Fetcher: client, Writer: db}
 			sum, runErr := w.Run(ctx, syncer.Config{
 				Products: products, FromDay: fromDay, ToDay: toDay, Location: loc,
-				ShardIndex: shardIndex, ShardCount: shards, ScheduledAt: since,
+				ShardIndex: shardIndex, ShardCount: shards, ScheduledAt: since, RunID: runID,
 			})
 			fmt.Fprintln(cmd.OutOrStdout(), sum.Line())
 			if terminationLog != "" {
@@ -130,7 +132,8 @@ Environment:
 	f.StringVar(&timezone, "timezone", "UTC", "IANA time zone whose calendar defines today")
 	f.IntVar(&shardIndex, "shard-index", 0, "this worker's shard (default: $JOB_COMPLETION_INDEX, else 0)")
 	f.IntVar(&shards, "shards", 1, "how many shards share the pairs")
-	f.StringVar(&scheduledAt, "scheduled-at", "", "the run's scheduled time (RFC 3339); pairs synced after it are skipped")
+	f.StringVar(&scheduledAt, "scheduled-at", "", "the run's scheduled time (RFC 3339), whose date in --timezone is day 0")
+	f.StringVar(&runID, "run-id", "", "the run's identity (its Job's name), recorded with every snapshot; a retry skips the pairs it wrote (empty: skip nothing)")
 	f.StringVar(&partnerURL, "partner-url", "http://127.0.0.1:8081", "base URL of the partner inventory API")
 	f.DurationVar(&partnerTimeout, "partner-timeout", 10*time.Second, "timeout of one partner request")
 	f.IntVar(&rateLimit, "rate-limit", 30, "requests the key may make per --rate-window, shared by every worker")

@@ -517,8 +517,9 @@ func (s *soak) runOnce(ctx context.Context, i int, scheduled time.Time) (syncer.
 	return w.Run(ctx, syncer.Config{
 		Products: products, FromDay: 0, ToDay: days - 1, Location: time.UTC,
 		ShardIndex: i, ShardCount: shards,
-		// Just before the cycle's clock: a retried index skips what it wrote.
-		ScheduledAt: scheduled.Add(-time.Second),
+		// One run per cycle: a retried index skips what it wrote.
+		ScheduledAt: scheduled,
+		RunID:       "soak-" + scheduled.Format(time.RFC3339Nano),
 		Now:         s.clock.now,
 	})
 }

@@ -81,20 +81,21 @@ FROM inventory_syncs i
 JOIN unnest($1::bigint[], $2::text[]::date[]) AS k(product_id, date)
   ON i.product_id = k.product_id AND i.date = k.date`
 
-	// recordSyncs moves the sync time of unchanged answers.
+	// recordSyncs moves the sync time and the writing run ($4, NULL if none)
+	// of unchanged answers.
 	recordSyncs = `
-UPDATE inventory_syncs i SET synced_at = u.synced_at
+UPDATE inventory_syncs i SET synced_at = u.synced_at, run_id = $4
 FROM unnest($1::bigint[], $2::text[]::date[], $3::timestamptz[]) AS u(product_id, date, synced_at)
 WHERE i.product_id = u.product_id AND i.date = u.date`
 
 	upsertSyncs = `
-INSERT INTO inventory_syncs (product_id, date, synced_at, changed_at, slot_count, content_hash)
-SELECT product_id, date, synced_at, synced_at, slot_count, content_hash
+INSERT INTO inventory_syncs (product_id, date, synced_at, changed_at, slot_count, content_hash, run_id)
+SELECT product_id, date, synced_at, synced_at, slot_count, content_hash, $6
 FROM unnest($1::bigint[], $2::text[]::date[], $3::timestamptz[], $4::int4[], $5::bytea[])
      AS u(product_id, date, synced_at, slot_count, content_hash)
 ON CONFLICT (product_id, date) DO UPDATE
 SET synced_at = EXCLUDED.synced_at, changed_at = EXCLUDED.changed_at,
-    slot_count = EXCLUDED.slot_count, content_hash = EXCLUDED.content_hash`
+    slot_count = EXCLUDED.slot_count, content_hash = EXCLUDED.content_hash, run_id = EXCLUDED.run_id`
 
 	// The merge statements, for the changed pairs ($1, $2), each returning its
 	// rows per pair. Vanished pax go before vanished slots so that Deleted counts
@@ -166,7 +167,7 @@ SELECT product_id, date::text, count(*) FROM written GROUP BY product_id, date`
 )
 
 var (
-	syncColumns = []string{"product_id", "date", "synced_at", "changed_at", "slot_count", "content_hash"}
+	syncColumns = []string{"product_id", "date", "synced_at", "changed_at", "slot_count", "content_hash", "run_id"}
 	slotColumns = []string{"product_id", "date", "provider_slot_id", "start_date", "start_time", "end_time",
 		"remaining", "currency_code", "variant_id"}
 	paxColumns = []string{"product_id", "date", "provider_slot_id", "pax_type", "name", "description",
@@ -281,13 +282,13 @@ func copyInto(ctx context.Context, tx pgx.Tx, table string, columns []string, da
 // copyFresh writes answers of pairs with no stored answer straight into the
 // tables with COPY: under the pairs' locks no other writer can add their rows, so
 // there is nothing to compare or merge.
-func copyFresh(ctx context.Context, tx pgx.Tx, fresh []*entry) error {
+func copyFresh(ctx context.Context, tx pgx.Tx, fresh []*entry, runID *string) error {
 	if len(fresh) == 0 {
 		return nil
 	}
 	syncs := make([][]any, len(fresh))
 	for i, e := range fresh {
-		syncs[i] = []any{e.key.product, e.date, e.syncedAt, e.syncedAt, len(e.canon), e.hash}
+		syncs[i] = []any{e.key.product, e.date, e.syncedAt, e.syncedAt, len(e.canon), e.hash, runID}
 		e.res.Written = rowCount(e.canon)
 	}
 	// The sync rows first: the slots' foreign key needs them.
@@ -321,7 +322,7 @@ func stage(ctx context.Context, tx pgx.Tx, changed []*entry) error {
 // merge sends, in one round trip, the statements that record the unchanged
 // answers' sync time, replace the stored answers of changed pairs by the staged
 // ones, and notify every pair of the round.
-func merge(ctx context.Context, tx pgx.Tx, round, changed, unchanged []*entry) error {
+func merge(ctx context.Context, tx pgx.Tx, round, changed, unchanged []*entry, runID *string) error {
 	var p plan
 	if len(unchanged) > 0 {
 		products, days := pairArrays(unchanged)
@@ -329,7 +330,7 @@ func merge(ctx context.Context, tx pgx.Tx, round, changed, unchanged []*entry) e
 		for i, e := range unchanged {
 			times[i] = e.syncedAt
 		}
-		p.queue("record sync", nil, recordSyncs, products, days, times)
+		p.queue("record sync", nil, recordSyncs, products, days, times, runID)
 	}
 	if len(changed) > 0 {
 		products, days := pairArrays(changed)
@@ -345,7 +346,7 @@ func merge(ctx context.Context, tx pgx.Tx, round, changed, unchanged []*entry) e
 		}
 		deleted := perPair(byKey, func(r *SnapshotResult) *int { return &r.Deleted })
 		written := perPair(byKey, func(r *SnapshotResult) *int { return &r.Written })
-		p.queue("record sync", nil, upsertSyncs, products, days, times, counts, hashes)
+		p.queue("record sync", nil, upsertSyncs, products, days, times, counts, hashes, runID)
 		p.queueRows("delete vanished pax", deleteVanishedPax, deleted, products, days)
 		p.queueRows("delete vanished slots", deleteVanishedSlots, deleted, products, days)
 		p.queueRows("merge slots", upsertSlots, written)

@@ -195,16 +195,18 @@ func (s *Store) ProductKnown(ctx context.Context, productID int64) (bool, error)
 	return known, nil
 }
 
-// SyncedSince returns the dates, as "YYYY-MM-DD", among dates whose pair with
-// productID was synced after since: a retried Job index skips them.
-func (s *Store) SyncedSince(ctx context.Context, productID int64, dates []time.Time, since time.Time) (map[string]bool, error) {
+// SyncedByRun returns the dates, as "YYYY-MM-DD", among dates whose pair with
+// productID was last written by the run runID (see WithRunID): a retried Job
+// index skips them. A pair another run wrote since, even a moment ago, is not
+// among them: that run may serve another schedule or partner.
+func (s *Store) SyncedByRun(ctx context.Context, productID int64, dates []time.Time, runID string) (map[string]bool, error) {
 	days := make([]string, len(dates))
 	for i, d := range dates {
 		days[i] = dateText(d)
 	}
 	rows, err := s.pool.Query(ctx, `
 SELECT to_char(date, 'YYYY-MM-DD') FROM inventory_syncs
-WHERE product_id = $1 AND date = ANY($2::date[]) AND synced_at > $3`, productID, days, since)
+WHERE product_id = $1 AND date = ANY($2::date[]) AND run_id = $3`, productID, days, runID)
 	if err != nil {
 		return nil, fmt.Errorf("read sync times of product %d: %w", productID, err)
 	}

@@ -36,27 +36,28 @@ func TestReadNeverSynced(t *testing.T) {
 	}
 }
 
-func TestSyncedSince(t *testing.T) {
+func TestSyncedByRun(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, _ := newStore(t)
-	d1, d2, d3 := day, day.AddDate(0, 0, 1), day.AddDate(0, 0, 2)
+	d1, d2, d3, d4 := day, day.AddDate(0, 0, 1), day.AddDate(0, 0, 2), day.AddDate(0, 0, 3)
 	for _, w := range []struct {
 		date time.Time
-		at   time.Time
-	}{{d1, instant(0)}, {d2, instant(time.Hour)}} {
-		if _, err := s.WriteSnapshot(ctx, product, w.date, answerA(), w.at); err != nil {
+		run  string
+	}{{d1, "run-a"}, {d2, "run-b"}, {d3, ""}, {d4, "run-b"}, {d4, "run-a"}} {
+		if _, err := s.WriteSnapshot(store.WithRunID(ctx, w.run), product, w.date, answerA(), instant(0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.SyncedSince(ctx, product, []time.Time{d1, d2, d3}, instant(time.Minute))
+	got, err := s.SyncedByRun(ctx, product, []time.Time{d1, d2, d3, d4}, "run-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]bool{"2026-12-02": true}; !reflect.DeepEqual(got, want) {
-		t.Errorf("SyncedSince = %v, want %v", got, want)
+	// d4 was last written, unchanged, by run-a: the run of the last write counts.
+	if want := map[string]bool{"2026-12-01": true, "2026-12-04": true}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SyncedByRun = %v, want %v", got, want)
 	}
-	if got, _ := s.SyncedSince(ctx, product+1, []time.Time{d1}, time.Time{}); len(got) != 0 {
+	if got, _ := s.SyncedByRun(ctx, product+1, []time.Time{d1}, "run-a"); len(got) != 0 {
 		t.Errorf("another product's pairs count as synced: %v", got)
 	}
 }

@@ -24,6 +24,25 @@ const SnapshotChannel = "slotsync_snapshot"
 // take turns.
 const snapshotLockSpace int32 = 0x51075e7c
 
+type runKey struct{}
+
+// WithRunID returns ctx naming the run that the snapshots written with it belong
+// to (the sync Job's name); each stored pair remembers the run that wrote it
+// last, so a retried attempt of the run can skip it (SyncedByRun). It travels in
+// the context, as a request ID does, so that it reaches the store through any
+// writer that wraps it.
+func WithRunID(ctx context.Context, runID string) context.Context {
+	return context.WithValue(ctx, runKey{}, runID)
+}
+
+// runIDOf is the run named by ctx, nil (NULL) when none is.
+func runIDOf(ctx context.Context) *string {
+	if id, ok := ctx.Value(runKey{}).(string); ok && id != "" {
+		return &id
+	}
+	return nil
+}
+
 // SnapshotResult says what writing one answer did.
 type SnapshotResult struct {
 	// Changed is false when the answer equalled the stored one: only its sync time moved.
@@ -137,6 +156,7 @@ func (s *Store) writeSnapshots(ctx context.Context, writes []SnapshotWrite) ([]S
 		return nil, err
 	}
 	pid := conn.Conn().PgConn().PID()
+	runID := runIDOf(ctx)
 
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -172,7 +192,7 @@ func (s *Store) writeSnapshots(ctx context.Context, writes []SnapshotWrite) ([]S
 			e.res.Changed = true
 			stored[e.key] = e.hash // what the next round compares with
 		}
-		if err := copyFresh(ctx, tx, fresh); err != nil {
+		if err := copyFresh(ctx, tx, fresh, runID); err != nil {
 			return nil, err
 		}
 		if err := stage(ctx, tx, changed); err != nil {
@@ -181,7 +201,7 @@ func (s *Store) writeSnapshots(ctx context.Context, writes []SnapshotWrite) ([]S
 		if err := s.runHook(ctx, "staged", pid); err != nil {
 			return nil, err
 		}
-		if err := merge(ctx, tx, round, changed, unchanged); err != nil {
+		if err := merge(ctx, tx, round, changed, unchanged, runID); err != nil {
 			return nil, err
 		}
 	}

@@ -239,7 +239,7 @@ func TestSyncPostgresDown(t *testing.T) {
 		}
 		cfg := e.config([]int64{14, 15}, 0, 6)
 		// As in a Job: a retried index first asks which pairs are done.
-		cfg.ScheduledAt = e.clock.now().Add(-time.Minute)
+		cfg.ScheduledAt, cfg.RunID = e.clock.now().Add(-time.Minute), "sample-today-1"
 		return e.worker(t, partner.WithLimiter(limiter)).Run(ctx, cfg)
 	}
 	if err := srv.StopServer(); err != nil {

@@ -25,7 +25,7 @@ type Fetcher interface {
 // SnapshotWriter stores answers as whole snapshots.
 type SnapshotWriter interface {
 	WriteSnapshot(ctx context.Context, productID int64, date time.Time, slots []partner.Slot, syncedAt time.Time) (store.SnapshotResult, error)
-	SyncedSince(ctx context.Context, productID int64, dates []time.Time, since time.Time) (map[string]bool, error)
+	SyncedByRun(ctx context.Context, productID int64, dates []time.Time, runID string) (map[string]bool, error)
 }
 
 // Config is one worker's share of a run.
@@ -36,10 +36,13 @@ type Config struct {
 	Location   *time.Location
 	ShardIndex int
 	ShardCount int
-	// ScheduledAt is the run's scheduled time; its date in Location is day 0. Pairs
-	// synced after it were written by an earlier attempt of the same run, so a
-	// retried index skips them. Zero means now and skips nothing.
+	// ScheduledAt is the run's scheduled time; its date in Location is day 0.
+	// Zero means now.
 	ScheduledAt time.Time
+	// RunID names the run (its Job) in every snapshot it writes. A retried index
+	// skips the pairs last written by an earlier attempt of the same run, and
+	// only those: a pair another run wrote is fetched again. Empty skips nothing.
+	RunID string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -81,7 +84,10 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		return sum, err
 	}
 	sum.PairsTotal = len(pairs)
-	done, err := w.alreadySynced(ctx, pairs, cfg.ScheduledAt)
+	if cfg.RunID != "" {
+		ctx = store.WithRunID(ctx, cfg.RunID)
+	}
+	done, err := w.alreadySynced(ctx, pairs, cfg.RunID)
 	if err != nil {
 		// Nothing can be written without the database: every pair failed.
 		for _, p := range pairs {
@@ -130,9 +136,9 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	return sum, nil
 }
 
-func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, since time.Time) (map[Pair]bool, error) {
+func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, runID string) (map[Pair]bool, error) {
 	done := map[Pair]bool{}
-	if since.IsZero() {
+	if runID == "" {
 		return done, nil
 	}
 	byProduct := map[int64][]time.Time{}
@@ -144,7 +150,7 @@ func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, since time.Tim
 		byProduct[p.ProductID] = append(byProduct[p.ProductID], p.Date)
 	}
 	for _, id := range order {
-		synced, err := w.Writer.SyncedSince(ctx, id, byProduct[id], since)
+		synced, err := w.Writer.SyncedByRun(ctx, id, byProduct[id], runID)
 		if err != nil {
 			return nil, fmt.Errorf("find pairs of product %d already synced: %w", id, err)
 		}

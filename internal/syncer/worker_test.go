@@ -271,7 +271,7 @@ func TestSyncRetrySkipsPairsWrittenInTheSameRun(t *testing.T) {
 	e := newEnv(t, partnersim.Config{Seed: 5, Limit: -1}, start)
 	ctx := context.Background()
 	cfg := e.config([]int64{14, 15}, 0, 9)
-	cfg.ScheduledAt = start.Add(-time.Minute)
+	cfg.ScheduledAt, cfg.RunID = start.Add(-time.Minute), "sample-today-1"
 	if _, err := e.worker(t).Run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -284,11 +284,47 @@ func TestSyncRetrySkipsPairsWrittenInTheSameRun(t *testing.T) {
 		t.Fatalf("retry of a finished run refetched: %s, simulator saw %d requests", sum.Line(), e.sim.Stats().Requests)
 	}
 	// A later run of the same window fetches again.
-	cfg.ScheduledAt = start.Add(time.Minute)
+	cfg.ScheduledAt, cfg.RunID = start.Add(time.Minute), "sample-today-2"
 	e.clock.set(start.Add(2 * time.Minute))
 	sum, err = e.worker(t).Run(ctx, cfg)
 	if err != nil || sum.PairsSkipped != 0 || sum.Requests != 20 {
 		t.Fatalf("next run: err %v, %s", err, sum.Line())
+	}
+}
+
+// TestSyncFetchesPairsAnotherRunWrote: a run skips only what an earlier attempt
+// of its own run wrote. Another schedule's run that synced the same products a
+// minute ago, perhaps from another partner, saves it nothing.
+func TestSyncFetchesPairsAnotherRunWrote(t *testing.T) {
+	start := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	e := newEnv(t, partnersim.Config{Seed: 5, Limit: -1}, start)
+	ctx := context.Background()
+	products := []int64{14, 15}
+
+	sample := e.config(products, 0, 2)
+	sample.ScheduledAt, sample.RunID = start, "sample-today-29630400"
+	if _, err := e.worker(t).Run(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new schedule's run, scheduled before the sample's writes and started after.
+	e.clock.set(start.Add(5 * time.Minute))
+	other := e.config(products, 0, 2)
+	other.ScheduledAt, other.RunID = start.Add(-time.Minute), "other-today-29630399"
+	e.sim.ResetStats()
+	sum, err := e.worker(t).Run(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.PairsSkipped != 0 || sum.Requests != 6 || e.sim.Stats().Requests != 6 {
+		t.Fatalf("a run skipped pairs another run wrote: %s, simulator saw %d requests; want all 6 fetched", sum.Line(), e.sim.Stats().Requests)
+	}
+
+	// Its retry skips what its own first attempt wrote.
+	e.sim.ResetStats()
+	sum, err = e.worker(t).Run(ctx, other)
+	if err != nil || sum.PairsSkipped != 6 || e.sim.Stats().Requests != 0 {
+		t.Fatalf("retry: err %v, %s, simulator saw %d requests; want all 6 skipped", err, sum.Line(), e.sim.Stats().Requests)
 	}
 }
 
