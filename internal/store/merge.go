@@ -76,7 +76,7 @@ const (
 	lockPairsSQL = `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int4[]) AS k`
 
 	readHashesSQL = `
-SELECT i.product_id, i.date::text, i.content_hash
+SELECT i.product_id, i.date::text, i.content_hash, i.synced_at
 FROM inventory_syncs i
 JOIN unnest($1::bigint[], $2::text[]::date[]) AS k(product_id, date)
   ON i.product_id = k.product_id AND i.date = k.date`
@@ -352,9 +352,12 @@ func merge(ctx context.Context, tx pgx.Tx, round, changed, unchanged []*entry, r
 		p.queueRows("merge slots", upsertSlots, written)
 		p.queueRows("merge pax", upsertPax, written)
 	}
-	payloads := make([]string, len(round))
-	for i, e := range round {
-		payloads[i] = e.key.String()
+	// A stale answer changed nothing: no one needs to look again.
+	payloads := make([]string, 0, len(round))
+	for _, e := range round {
+		if !e.res.Stale {
+			payloads = append(payloads, e.key.String())
+		}
 	}
 	p.queue("notify", nil, notifyPairs, SnapshotChannel, payloads)
 	return p.run(ctx, tx)

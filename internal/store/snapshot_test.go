@@ -440,3 +440,56 @@ func TestNotifyOnCommitOnly(t *testing.T) {
 		t.Errorf("notification %q after a rolled-back write, want %q", got, want)
 	}
 }
+
+// TestOlderAnswerCommittingLastLoses: two writers of a pair, each with its own
+// connection pool as two worker pods have; the one that fetched first commits
+// last (a slow or replaced Job). Its answer must not put the snapshot back in time,
+// changed or not, and its result says so.
+func TestOlderAnswerCommittingLastLoses(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	newer, url := newStore(t)
+	older, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(older.Close)
+	b := []partner.Slot{slot("s-20", "20:00", 1, pax("ADULT", 1, "1.00", "1.00", ""))}
+
+	write(t, newer, b, instant(2*time.Minute))
+	before := rowVersions(t, url, day)
+	for _, tt := range []struct {
+		name  string
+		slots []partner.Slot
+	}{{"changed", answerA()}, {"unchanged", b}} {
+		res := write(t, older, tt.slots, instant(time.Minute))
+		if want := (store.SnapshotResult{Slots: len(tt.slots), Stale: true}); !reflect.DeepEqual(res, want) {
+			t.Errorf("%s older answer: result %+v, want %+v", tt.name, res, want)
+		}
+		snap := read(t, newer)
+		assertSlots(t, snap.Slots, b)
+		if !snap.SyncedAt.Equal(instant(2*time.Minute)) || !snap.ChangedAt.Equal(instant(2*time.Minute)) {
+			t.Errorf("%s older answer: synced at %v, changed at %v; want both still %v", tt.name, snap.SyncedAt, snap.ChangedAt, instant(2*time.Minute))
+		}
+		if after := rowVersions(t, url, day); !reflect.DeepEqual(after, before) {
+			t.Errorf("%s older answer rewrote rows: %v, before %v", tt.name, after, before)
+		}
+	}
+
+	// In a batch, only the stale answer is dropped; a newer one still moves on.
+	res := writeAll(t, older,
+		pairWrite(0, answerA(), instant(time.Minute)),
+		pairWrite(1, b, instant(time.Minute)),
+		pairWrite(0, b, instant(3*time.Minute)),
+		pairWrite(0, answerA(), instant(150*time.Second)),
+	)
+	want := []store.SnapshotResult{{Slots: 3, Stale: true}, {Changed: true, Slots: 1, Written: 2}, {Slots: 1}, {Slots: 3, Stale: true}}
+	if !reflect.DeepEqual(res, want) {
+		t.Errorf("batch results %+v, want %+v", res, want)
+	}
+	snap := read(t, newer)
+	assertSlots(t, snap.Slots, b)
+	if !snap.SyncedAt.Equal(instant(3 * time.Minute)) {
+		t.Errorf("synced at %v after the batch, want %v", snap.SyncedAt, instant(3*time.Minute))
+	}
+}

@@ -53,10 +53,16 @@ type SnapshotResult struct {
 	Written int
 	// Deleted counts slot and pax rows the partner no longer returns.
 	Deleted int
+	// Stale is true when the stored snapshot was fetched after this answer: the
+	// answer was dropped, as a snapshot never goes back in time.
+	Stale bool
 }
 
 // SnapshotWrite is one answer to store: the partner's slots for ProductID on Date,
-// fetched at SyncedAt.
+// fetched at SyncedAt. SyncedAt orders answers: a slow or replaced worker that
+// commits an older answer after a newer one must not put it back, so an answer
+// fetched before the stored one is dropped (SnapshotResult.Stale). Workers'
+// clocks differ by little next to the minutes between two fetches of a pair.
 type SnapshotWrite struct {
 	ProductID int64
 	Date      time.Time
@@ -78,11 +84,12 @@ func (s *Store) WriteSnapshot(ctx context.Context, productID int64, date time.Ti
 
 // WriteSnapshots stores many answers in one transaction (group commit), with the
 // guarantees of WriteSnapshot for each: an unchanged answer only moves its sync
-// time, a changed one replaces the stored answer row by row, every pair is
-// notified on commit, and concurrent writers of a pair take turns. The result is
-// the same as writing the answers one after the other in slice order, except that
-// all or none commit: the same pair twice in one batch is written twice, in
-// order, so the later answer is the one stored, and each gets its own result.
+// time, a changed one replaces the stored answer row by row, one fetched before
+// the stored one is dropped as Stale, every other pair is notified on commit, and
+// concurrent writers of a pair take turns. The result is the same as writing the
+// answers one after the other in slice order, except that all or none commit:
+// the same pair twice in one batch is written twice, in order, so the later
+// answer is the one stored unless it is older, and each gets its own result.
 // Results are in the order of writes. On error nothing was written; an invalid
 // answer fails the whole batch (its error names the pair), so a caller that must
 // save the others writes them again without it, or one by one.
@@ -181,8 +188,12 @@ func (s *Store) writeSnapshots(ctx context.Context, writes []SnapshotWrite) ([]S
 		for _, e := range round {
 			prev, ok := stored[e.key]
 			switch {
-			case ok && bytes.Equal(prev, e.hash):
+			case ok && prev.syncedAt.After(e.syncedAt.Truncate(time.Microsecond)):
+				e.res.Stale = true
+				continue
+			case ok && bytes.Equal(prev.hash, e.hash):
 				unchanged = append(unchanged, e)
+				stored[e.key] = storedPair{prev.hash, e.syncedAt}
 				continue
 			case ok:
 				changed = append(changed, e)
@@ -190,7 +201,7 @@ func (s *Store) writeSnapshots(ctx context.Context, writes []SnapshotWrite) ([]S
 				fresh = append(fresh, e)
 			}
 			e.res.Changed = true
-			stored[e.key] = e.hash // what the next round compares with
+			stored[e.key] = storedPair{e.hash, e.syncedAt} // what the next round compares with
 		}
 		if err := copyFresh(ctx, tx, fresh, runID); err != nil {
 			return nil, err
@@ -221,10 +232,17 @@ func pairLockKey(productID int64, day string) int32 {
 	return int32(h.Sum32())
 }
 
+// storedPair is what the batch compares an answer with.
+type storedPair struct {
+	hash     []byte
+	syncedAt time.Time
+}
+
 // lockPairs takes the advisory locks of the pairs, in ascending key order so that
-// two batches sharing pairs cannot deadlock, and reads their stored hashes; a
-// pair missing from the map has no stored answer and, by the foreign keys, no rows.
-func lockPairs(ctx context.Context, tx pgx.Tx, pairs []*entry) (map[pairKey][]byte, error) {
+// two batches sharing pairs cannot deadlock, and reads their stored hashes and
+// sync times; a pair missing from the map has no stored answer and, by the
+// foreign keys, no rows.
+func lockPairs(ctx context.Context, tx pgx.Tx, pairs []*entry) (map[pairKey]storedPair, error) {
 	lockKeys := make([]int32, 0, len(pairs))
 	products := make([]int64, len(pairs))
 	days := make([]string, len(pairs))
@@ -237,16 +255,16 @@ func lockPairs(ctx context.Context, tx pgx.Tx, pairs []*entry) (map[pairKey][]by
 
 	var p plan
 	p.queue("lock pairs", nil, lockPairsSQL, snapshotLockSpace, lockKeys)
-	stored := make(map[pairKey][]byte, len(pairs))
+	stored := make(map[pairKey]storedPair, len(pairs))
 	p.queueRows("read stored hashes", readHashesSQL, func(rows pgx.Rows) error {
 		var (
 			key pairKey
-			h   []byte
+			sp  storedPair
 		)
-		if err := rows.Scan(&key.product, &key.day, &h); err != nil {
+		if err := rows.Scan(&key.product, &key.day, &sp.hash, &sp.syncedAt); err != nil {
 			return err
 		}
-		stored[key] = h
+		stored[key] = sp
 		return nil
 	}, products, days)
 	if err := p.run(ctx, tx); err != nil {

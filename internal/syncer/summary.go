@@ -29,10 +29,13 @@ type Summary struct {
 	PairsSkipped int `json:"pairsSkipped"`
 	PairsFailed  int `json:"pairsFailed"`
 	// SnapshotsChanged counts the pairs whose content differed from the stored one.
-	SnapshotsChanged int   `json:"snapshotsChanged"`
-	SlotsWritten     int   `json:"slotsWritten"`
-	Requests         int64 `json:"requests"`
-	RateLimited      int64 `json:"rateLimited"`
+	SnapshotsChanged int `json:"snapshotsChanged"`
+	// SnapshotsStale counts the answers dropped because a newer one was stored
+	// meanwhile; their pairs count as OK.
+	SnapshotsStale int   `json:"snapshotsStale,omitempty"`
+	SlotsWritten   int   `json:"slotsWritten"`
+	Requests       int64 `json:"requests"`
+	RateLimited    int64 `json:"rateLimited"`
 	// Reason is set when a failure explains the whole run, e.g. PartnerUnauthorized.
 	Reason   string        `json:"reason,omitempty"`
 	Failures []PairFailure `json:"failures,omitempty"`
@@ -67,6 +70,9 @@ func (s *Summary) addFailure(p Pair, err error) {
 func (s Summary) Line() string {
 	line := fmt.Sprintf("synced %d/%d pairs (%d skipped as already written, %d failed, %d changed), %d slots written, %d requests, %d rate-limited, in %.1fs",
 		s.PairsOK, s.PairsTotal, s.PairsSkipped, s.PairsFailed, s.SnapshotsChanged, s.SlotsWritten, s.Requests, s.RateLimited, s.DurationSeconds)
+	if s.SnapshotsStale > 0 {
+		line += fmt.Sprintf("; %d answers older than the stored snapshot dropped", s.SnapshotsStale)
+	}
 	if s.Reason != "" {
 		line += "; " + s.Reason
 	}

@@ -162,6 +162,9 @@ func (s *Summary) addWritten(ctx context.Context, outs []written) {
 		if o.res.Changed {
 			s.SnapshotsChanged++
 		}
-		log.V(1).Info("snapshot written", "product", p.ProductID, "date", p.Date.Format(time.DateOnly), "slots", o.res.Slots, "changed", o.res.Changed)
+		if o.res.Stale {
+			s.SnapshotsStale++
+		}
+		log.V(1).Info("snapshot written", "product", p.ProductID, "date", p.Date.Format(time.DateOnly), "slots", o.res.Slots, "changed", o.res.Changed, "stale", o.res.Stale)
 	}
 }
