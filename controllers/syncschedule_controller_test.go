@@ -64,6 +64,10 @@ func TestCreatesOneIndexedJobPerBand(t *testing.T) {
 		if *s.CompletionMode != batchv1.IndexedCompletion || *s.Completions != 2 || *s.Parallelism != 2 || *s.BackoffLimitPerIndex != 2 || *s.Suspend {
 			t.Errorf("Job %s spec: mode %v completions %d parallelism %d backoff %d suspend %v", j.Name, *s.CompletionMode, *s.Completions, *s.Parallelism, *s.BackoffLimitPerIndex, *s.Suspend)
 		}
+		// By default a run may take two intervals: past one it is overdue, past two stuck.
+		if d := s.ActiveDeadlineSeconds; d == nil || *d != int64(2*every/time.Second) {
+			t.Errorf("Job %s activeDeadlineSeconds %v, want twice its band's interval %v", j.Name, d, every)
+		}
 		if p := s.PodFailurePolicy; p == nil || len(p.Rules) != 2 ||
 			p.Rules[0].Action != batchv1.PodFailurePolicyActionFailJob || p.Rules[0].OnExitCodes == nil ||
 			!slices.Equal(p.Rules[0].OnExitCodes.Values, []int32{inventoryv1alpha1.ExitCodePartnerUnauthorized}) ||
@@ -282,6 +286,13 @@ func TestStatusFromTerminationMessages(t *testing.T) {
 	unauthorized := map[string]any{"pairsTotal": 1, "pairsFailed": 1, "requests": 1, "reason": "PartnerUnauthorized"}
 	h.finish(t, &next[0], false, unauthorized, unauthorized)
 	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, inventoryv1alpha1.ReasonPartnerUnauthorized)
+
+	// A run that hit its deadline says so, rather than only Partial or Failed.
+	h.advance(t, "sample", 15*time.Minute)
+	next = h.waitJobs(t, "sample", 1, func(j *batchv1.Job) bool { return byWindow("today")(j) && active(j) })
+	late := map[string]any{"pairsTotal": 1, "pairsFailed": 1, "requests": 4, "rateLimited": 4, "reason": "DeadlineExceeded"}
+	h.finish(t, &next[0], false, late, late)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, inventoryv1alpha1.ReasonDeadlineExceeded)
 	_ = ss
 }
 

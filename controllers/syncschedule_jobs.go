@@ -117,7 +117,7 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 			Parallelism:             ptr.To(shards),
 			BackoffLimitPerIndex:    ptr.To(ptr.Deref(tmpl.BackoffLimitPerIndex, 2)),
 			PodFailurePolicy:        podFailurePolicy(),
-			ActiveDeadlineSeconds:   tmpl.ActiveDeadlineSeconds,
+			ActiveDeadlineSeconds:   in.Band.ActiveDeadlineSeconds(tmpl),
 			TTLSecondsAfterFinished: tmpl.TTLSecondsAfterFinished,
 			Suspend:                 ptr.To(ss.IsPaused()),
 			Template: corev1.PodTemplateSpec{
@@ -272,6 +272,14 @@ func runCounts(job *batchv1.Job, pods []corev1.Pod) inventoryv1alpha1.RunCounts 
 	}
 	if reasons[inventoryv1alpha1.ReasonPartnerUnauthorized] {
 		counts.Reason = inventoryv1alpha1.ReasonPartnerUnauthorized
+	} else if counts.Result != inventoryv1alpha1.RunSucceeded {
+		// A worker that knew why its pairs failed says more than Partial or Failed.
+		for _, r := range []string{inventoryv1alpha1.ReasonDeadlineExceeded, inventoryv1alpha1.ReasonRateLimitBlocked} {
+			if reasons[r] {
+				counts.Reason = r
+				break
+			}
+		}
 	}
 	if counts.Result != inventoryv1alpha1.RunSucceeded && counts.Reason == inventoryv1alpha1.ReasonRunFailed {
 		if msg := jobFailureMessage(job); msg != "" {

@@ -36,6 +36,12 @@ const (
 	ReasonRunPartial = "RunPartial"
 	// ReasonPartnerUnauthorized: the partner rejected the API key (401).
 	ReasonPartnerUnauthorized = "PartnerUnauthorized"
+	// ReasonRateLimitBlocked: the partner kept answering 429, so some pairs of
+	// the run were not fetched.
+	ReasonRateLimitBlocked = "RateLimitBlocked"
+	// ReasonDeadlineExceeded: the run did not finish within its deadline
+	// (RunDeadlineIntervals of its band's intervals after its scheduled time).
+	ReasonDeadlineExceeded = "DeadlineExceeded"
 	// ReasonUserPaused: spec.paused is true.
 	ReasonUserPaused = "UserPaused"
 	// ReasonResumed: spec.paused went back to false.

@@ -58,6 +58,32 @@ func (b Band) Days() int32 {
 	return b.ToDay - b.FromDay + 1
 }
 
+// RunDeadlineIntervals is how many of its band's intervals a run may take from
+// its scheduled time. Past the first interval a run is overdue and takes turns
+// with the other bands on the key instead of yielding to them, so an over-budget
+// band still progresses; past the second it is stuck (a partner that keeps
+// refusing, a hung connection) and ends, so that it does not hold back the
+// band's later runs for good.
+const RunDeadlineIntervals = 2
+
+// RunDeadline is when a run of the band scheduled at scheduled must end.
+func (b Band) RunDeadline(scheduled time.Time) time.Time {
+	return scheduled.Add(RunDeadlineIntervals * b.Every)
+}
+
+// ActiveDeadlineSeconds is the activeDeadlineSeconds of the band's Jobs: the
+// jobTemplate's, else RunDeadlineIntervals intervals. Counted from the Job's
+// start, which is never before the run's scheduled time, it fires after the
+// worker's own deadline (RunDeadline), so the worker can still say why it
+// stopped; it is the backstop for a worker that cannot.
+func (b Band) ActiveDeadlineSeconds(t JobTemplateOverrides) *int64 {
+	if t.ActiveDeadlineSeconds != nil {
+		return t.ActiveDeadlineSeconds
+	}
+	secs := int64((RunDeadlineIntervals*b.Every + time.Second - 1) / time.Second)
+	return &secs
+}
+
 // Bands cuts windows into non-overlapping bands of days so that a day is
 // fetched by one window only: sorted by days (then by name), each window gets
 // the days after the previous window's last day. With the defaults: today is

@@ -224,3 +224,30 @@ func TestPendingRunRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestBandActiveDeadlineSeconds(t *testing.T) {
+	minute := int64(60)
+	tests := []struct {
+		name  string
+		every time.Duration
+		set   *int64
+		want  int64
+	}{
+		{"today", 15 * time.Minute, nil, 1800},
+		{"month", 24 * time.Hour, nil, 172800},
+		{"a fraction of a second rounds up", 1500 * time.Millisecond, nil, 3},
+		{"the jobTemplate's wins", 15 * time.Minute, &minute, 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Band{Every: tt.every}
+			got := b.ActiveDeadlineSeconds(JobTemplateOverrides{ActiveDeadlineSeconds: tt.set})
+			if got == nil || *got != tt.want {
+				t.Errorf("ActiveDeadlineSeconds = %v, want %d", got, tt.want)
+			}
+			if want := time.Unix(0, 0).Add(2 * tt.every); !b.RunDeadline(time.Unix(0, 0)).Equal(want) {
+				t.Errorf("RunDeadline = %v, want %v", b.RunDeadline(time.Unix(0, 0)), want)
+			}
+		})
+	}
+}

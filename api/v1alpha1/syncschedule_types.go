@@ -265,7 +265,9 @@ type JobTemplateOverrides struct {
 	BackoffLimitPerIndex *int32 `json:"backoffLimitPerIndex,omitempty"`
 
 	// activeDeadlineSeconds bounds how long a run's Job may be active before
-	// it is failed. Unset means no deadline.
+	// it is failed. Unset means twice the interval of the Job's band: a run
+	// overdue by a whole interval is stuck, and would hold back the band's
+	// later runs.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`

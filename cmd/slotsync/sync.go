@@ -43,7 +43,9 @@ each from the partner under the budget it shares through Postgres with every oth
 process using the same key, and writes each answer as one snapshot.
 
 A failed pair does not stop the others; the exit code is 1 when any pair failed,
-and 3 when the partner rejected the key (then no other pair is tried).
+and 3 when the partner rejected the key (then no other pair is tried). With
+--scheduled-at and --every, a run still going two intervals after its scheduled
+time stops (reason DeadlineExceeded in the summary).
 Every snapshot records --run-id; a retried index skips the pairs whose last write
 carries the same run id (an earlier attempt of the same run), so it spends budget
 only on what failed, and refetches what other runs wrote.
@@ -94,8 +96,10 @@ Environment:
 			}
 			defer db.Close()
 			limits := []ratelimit.Option{ratelimit.WithPriority(every)}
+			var deadline time.Time
 			if !since.IsZero() && every > 0 {
 				limits = append(limits, ratelimit.WithDeadline(since.Add(every)))
+				deadline = inventoryv1alpha1.Band{Every: every}.RunDeadline(since)
 			}
 			limiter, err := ratelimit.New(db.Pool(), key, rateLimit, rateWindow, limits...)
 			if err != nil {
@@ -111,7 +115,7 @@ Environment:
 			w := &syncer.Worker{Fetcher: client, Writer: db}
 			sum, runErr := w.Run(ctx, syncer.Config{
 				Products: products, FromDay: fromDay, ToDay: toDay, Location: loc,
-				ShardIndex: shardIndex, ShardCount: shards, ScheduledAt: since, RunID: runID,
+				ShardIndex: shardIndex, ShardCount: shards, ScheduledAt: since, RunID: runID, Deadline: deadline,
 			})
 			fmt.Fprintln(cmd.OutOrStdout(), sum.Line())
 			if terminationLog != "" {

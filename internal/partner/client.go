@@ -195,25 +195,30 @@ func (c *Client) fetch(ctx context.Context, productID int64, date time.Time) ([]
 	}
 }
 
-// rateLimited handles the n-th 429 of a fetch: it blocks the shared budget until
-// the reset and, when a retry is allowed, returns nil once the retry may be sent.
+// rateLimited handles the n-th 429 of a fetch: it blocks the shared budget for
+// the partner's wait and, when a retry is allowed, returns nil once the retry may
+// be sent. The limiter bounds the block, so a wrong reset cannot stop the key for
+// good; the retry is judged by the block actually held.
 func (c *Client) rateLimited(ctx context.Context, rl *RateLimitedError, n int) error {
+	wait := rl.Wait
 	if c.limiter != nil {
-		if err := c.limiter.Block(ctx, rl.Reset); err != nil {
+		blocked, err := c.limiter.Block(ctx, rl.Wait)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fmt.Errorf("%w; block the key's budget: %w", rl, err)
 		}
+		wait = blocked
 	}
-	if n > c.maxRateLimitRetries || time.Until(rl.Reset) > c.maxRateLimitWait {
+	if n > c.maxRateLimitRetries || wait > c.maxRateLimitWait {
 		return rl
 	}
 	if c.limiter != nil {
 		// The next Wait honours the block, for us and for every other holder.
 		return nil
 	}
-	return sleep(ctx, time.Until(rl.Reset))
+	return sleep(ctx, wait)
 }
 
 // attempt sends one request. It returns the body of a 200, or an error and whether
@@ -342,5 +347,6 @@ func parseRateLimited(h http.Header, body []byte, now time.Time) *RateLimitedErr
 	if e.Reset.IsZero() {
 		e.Reset = now.Add(time.Minute)
 	}
+	e.Wait = max(e.Reset.Sub(now), 0)
 	return e
 }

@@ -23,6 +23,9 @@ var ErrMalformed = errors.New("malformed partner answer")
 type RateLimitedError struct {
 	// Reset is when the partner accepts requests again.
 	Reset time.Time
+	// Wait is Reset less the local time the 429 arrived: how long the partner
+	// asks us to wait, apart from any offset between its clock and ours.
+	Wait time.Duration
 	// Limit and Remaining are the partner's rateLimitState; zero when it sent none.
 	Limit     int
 	Remaining int

@@ -12,9 +12,10 @@ import (
 type Limiter interface {
 	// Wait blocks until a request may be sent or ctx ends.
 	Wait(ctx context.Context) error
-	// Block tells every holder of the key that the partner refuses requests until
-	// the given time: their Wait must not return before it.
-	Block(ctx context.Context, until time.Time) error
+	// Block tells every holder of the key that the partner refuses requests for
+	// wait from now: their Wait must not return before. It returns how long the
+	// key is blocked, which may be less than wait when wait is not believable.
+	Block(ctx context.Context, wait time.Duration) (time.Duration, error)
 }
 
 // Option configures a Client.

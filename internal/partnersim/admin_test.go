@@ -69,7 +69,7 @@ func TestAdmin(t *testing.T) {
 func TestFaultsJSONRoundTrip(t *testing.T) {
 	f := Faults{ErrorRate: 0.1, SlowRate: 0.2, SlowDelay: 3 * time.Second, TimeoutRate: 0.05,
 		MalformedRate: 0.01, MissingFieldRate: 0.02, DuplicateRate: 0.03, RevokedKeys: []string{"a"},
-		Storm429Until: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+		Storm429Until: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Storm429Reset: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
 	b, err := json.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestFaultsJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !back.Storm429Until.Equal(f.Storm429Until) || back.SlowDelay != f.SlowDelay || back.ErrorRate != f.ErrorRate {
+	if !back.Storm429Until.Equal(f.Storm429Until) || !back.Storm429Reset.Equal(f.Storm429Reset) || back.SlowDelay != f.SlowDelay || back.ErrorRate != f.ErrorRate {
 		t.Errorf("round trip: %+v, want %+v", back, f)
 	}
 }

@@ -31,6 +31,9 @@ type Faults struct {
 	// Storm429Until answers every authenticated request 429, with this reset,
 	// until this time.
 	Storm429Until time.Time
+	// Storm429Reset, when set, is the reset the storm's 429s announce instead of
+	// Storm429Until: a partner with a wrong clock, or a reset in 2100.
+	Storm429Reset time.Time
 }
 
 type faultsJSON struct {
@@ -43,6 +46,7 @@ type faultsJSON struct {
 	DuplicateRate    float64    `json:"duplicateRate"`
 	RevokedKeys      []string   `json:"revokedKeys,omitempty"`
 	Storm429Until    *time.Time `json:"storm429Until,omitempty"`
+	Storm429Reset    *time.Time `json:"storm429Reset,omitempty"`
 }
 
 // MarshalJSON writes durations as Go duration strings.
@@ -57,6 +61,9 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	}
 	if !f.Storm429Until.IsZero() {
 		w.Storm429Until = &f.Storm429Until
+	}
+	if !f.Storm429Reset.IsZero() {
+		w.Storm429Reset = &f.Storm429Reset
 	}
 	return json.Marshal(w)
 }
@@ -84,6 +91,9 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	}
 	if w.Storm429Until != nil {
 		out.Storm429Until = *w.Storm429Until
+	}
+	if w.Storm429Reset != nil {
+		out.Storm429Reset = *w.Storm429Reset
 	}
 	*f = out
 	return nil

@@ -122,6 +122,18 @@ func TestFaults(t *testing.T) {
 				t.Errorf("Retry-After %q, want 5400", got)
 			}
 		}},
+		{"storm with a reset in 2100", Faults{Storm429Until: before.Add(time.Minute), Storm429Reset: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}, func(t *testing.T, a answer) {
+			if a.status != http.StatusTooManyRequests {
+				t.Fatalf("status %d, want 429", a.status)
+			}
+			var body struct {
+				State struct{ Reset int64 } `json:"rateLimitState"`
+			}
+			_ = json.Unmarshal([]byte(a.body), &body)
+			if want := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(); body.State.Reset != want {
+				t.Errorf("reset %d, want 2100's %d", body.State.Reset, want)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

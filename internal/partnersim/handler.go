@@ -133,6 +133,9 @@ func (s *Server) admit(key, kh string, now time.Time) admission {
 	start := time.Unix(0, idx*int64(s.window))
 	if now.Before(s.faults.Storm429Until) {
 		a = admission{verdict: rateLimited, reset: s.faults.Storm429Until}
+		if !s.faults.Storm429Reset.IsZero() {
+			a.reset = s.faults.Storm429Reset
+		}
 	} else {
 		b := s.budgets[kh]
 		if b == nil || b.window != idx {

@@ -36,11 +36,19 @@ import (
 // The partner client takes its budget through this interface.
 var _ interface {
 	Wait(ctx context.Context) error
-	Block(ctx context.Context, until time.Time) error
+	Block(ctx context.Context, wait time.Duration) (time.Duration, error)
 } = (*Limiter)(nil)
 
 // DefaultMargin is the share of the budget given up for jitter tolerance.
 const DefaultMargin = 0.005
+
+// MaxBlockWindows bounds a 429's block, in windows. The partner counts requests
+// in fixed windows, so an honest reset lies at most one window away; the second
+// leaves room for skew between the partner's clock and ours. A later reset is
+// wrong (a skewed clock, a reset in 2100) and would stop every worker on the key
+// for good: after a window the budget is whole again anyway, and a partner that
+// still refuses blocks the key again with its next 429.
+const MaxBlockWindows = 2
 
 // Limiter reserves request slots of one partner key. Limiters of the same key in
 // any number of processes share one budget.
@@ -48,6 +56,7 @@ type Limiter struct {
 	pool     *pgxpool.Pool
 	keyHash  string
 	interval time.Duration
+	maxBlock time.Duration
 	every    time.Duration
 	deadline time.Time
 
@@ -127,6 +136,7 @@ func New(pool *pgxpool.Pool, apiKey string, limit int, window time.Duration, opt
 		pool:     pool,
 		keyHash:  hex.EncodeToString(sum[:]),
 		interval: spacing(limit, window, o.margin),
+		maxBlock: MaxBlockWindows * window,
 		every:    o.every,
 		deadline: o.deadline,
 	}, nil

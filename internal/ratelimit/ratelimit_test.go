@@ -365,11 +365,11 @@ func TestBlockHoldsEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	reset := time.Now().Add(1500 * time.Millisecond)
-	if err := a.Block(ctx, reset); err != nil {
+	if _, err := a.Block(ctx, time.Until(reset)); err != nil {
 		t.Fatal(err)
 	}
 	// An earlier reset never shortens the block.
-	if err := a.Block(ctx, time.Now()); err != nil {
+	if _, err := a.Block(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Wait(ctx); err != nil {
@@ -407,7 +407,7 @@ func TestBlockReachesSleepingWaiters(t *testing.T) {
 	}
 	// The 429 arrives while a sleeps for a slot that lies before the reset.
 	reset := time.Now().Add(2 * time.Second)
-	if err := b.Block(ctx, reset); err != nil {
+	if _, err := b.Block(ctx, time.Until(reset)); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -422,7 +422,7 @@ func TestWaitIsCancellable(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(t, newPool(t, pgtest.NewDatabase(t)), "key", 30, time.Minute)
 	bg := context.Background()
-	if err := l.Block(bg, time.Now().Add(time.Hour)); err != nil {
+	if _, err := l.Block(bg, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 
@@ -455,7 +455,7 @@ func TestKeysDoNotShare(t *testing.T) {
 	free := newLimiter(t, pool, "key-two", 30, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := blocked.Block(ctx, time.Now().Add(time.Hour)); err != nil {
+	if _, err := blocked.Block(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // the second waits one interval: its own key's spacing
@@ -492,5 +492,48 @@ func TestKeysDoNotShare(t *testing.T) {
 		if !found {
 			t.Errorf("no budget row for the hash of %q among %v", raw, keys)
 		}
+	}
+}
+
+// TestBlockIsBounded: a 429 whose reset is absurdly far away (a partner with a
+// wrong clock) holds the key for at most two windows, and a block that lies
+// further ahead in the database (written by an older version) holds nobody.
+func TestBlockIsBounded(t *testing.T) {
+	t.Parallel()
+	const window = time.Second
+	url := pgtest.NewDatabase(t)
+	pool := newPool(t, url)
+	a := newLimiter(t, pool, "key", 30, window)
+	b := newLimiter(t, newPool(t, url), "key", 30, window)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	began := time.Now()
+	blocked, err := a.Block(ctx, time.Until(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blocked > ratelimit.MaxBlockWindows*window || blocked < window {
+		t.Errorf("a reset in 2100 blocks the key for %v, want up to %v", blocked, ratelimit.MaxBlockWindows*window)
+	}
+	if err := b.Wait(ctx); err != nil {
+		t.Fatalf("Wait after a reset in 2100: %v", err)
+	}
+	if took := time.Since(began); took < window || took > ratelimit.MaxBlockWindows*window+5*time.Second {
+		t.Errorf("Wait after a reset in 2100 returned after %v, want after the bounded block of %v", took, ratelimit.MaxBlockWindows*window)
+	}
+
+	if _, err := pool.Exec(ctx, `UPDATE partner_budgets SET blocked_until = '2100-01-01T00:00:00Z'`); err != nil {
+		t.Fatal(err)
+	}
+	began = time.Now()
+	if err := b.Wait(ctx); err != nil {
+		t.Fatalf("Wait with a block until 2100 in the database: %v", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("a block until 2100 in the database held Wait for %v", took)
+	}
+	if blocked, err := a.Block(ctx, 10*time.Millisecond); err != nil || blocked > window {
+		t.Errorf("a short block after one until 2100 holds the key for %v (%v), want the short one", blocked, err)
 	}
 }

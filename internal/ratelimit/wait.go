@@ -12,6 +12,9 @@ import (
 // held. The wait is computed in the database clock and waited out locally, so
 // it is never shorter than the slot demands whatever the local clock says.
 //
+// A blocked_until further than $6 ahead was not written by Block, which bounds
+// it (an older version, a wrong clock), and is ignored.
+//
 // It reserves nothing while a band refreshed more often than $3 has a slot later
 // than now − $4 (its workers are still at it: their next reservation follows
 // their last answer), and then returns reserved = false and how long until that
@@ -27,7 +30,9 @@ WITH busy AS (
     SELECT $1, clock_timestamp() + $2 * interval '1 microsecond'
     WHERE coalesce((SELECT until FROM busy) <= clock_timestamp(), true)
     ON CONFLICT (key_hash) DO UPDATE
-    SET tat = greatest(b.tat, clock_timestamp(), b.blocked_until) + $2 * interval '1 microsecond',
+    SET tat = greatest(b.tat, clock_timestamp(),
+                       CASE WHEN b.blocked_until <= clock_timestamp() + $6 * interval '1 microsecond'
+                            THEN b.blocked_until END) + $2 * interval '1 microsecond',
         updated_at = clock_timestamp()
     RETURNING b.tat - $2 * interval '1 microsecond' AS at
 ), claim AS (
@@ -46,10 +51,25 @@ SELECT EXISTS (SELECT FROM slot),
 // workers are busy at once for longer: both cost little.
 const YieldSlots = 2
 
-// blockedFor says how long the key stays blocked by a 429.
+// blockedFor says how long the key stays blocked by a 429; a block beyond $2 is
+// ignored, as in reserve.
 const blockedFor = `
 SELECT coalesce((SELECT (extract(epoch FROM blocked_until - clock_timestamp()) * 1000000)::bigint
-                 FROM partner_budgets WHERE key_hash = $1), 0)`
+                 FROM partner_budgets
+                 WHERE key_hash = $1 AND blocked_until <= clock_timestamp() + $2 * interval '1 microsecond'), 0)`
+
+// block holds the key for $2 microseconds from now in the database clock, and
+// says for how long it is held: an earlier block that ends later is kept, unless
+// it lies beyond $3, the bound of every block, when it cannot be right.
+const block = `
+INSERT INTO partner_budgets AS b (key_hash, tat, blocked_until)
+VALUES ($1, clock_timestamp(), clock_timestamp() + $2 * interval '1 microsecond')
+ON CONFLICT (key_hash) DO UPDATE
+SET blocked_until = CASE WHEN b.blocked_until <= clock_timestamp() + $3 * interval '1 microsecond'
+                         THEN greatest(b.blocked_until, EXCLUDED.blocked_until)
+                         ELSE EXCLUDED.blocked_until END,
+    updated_at = clock_timestamp()
+RETURNING (extract(epoch FROM b.blocked_until - clock_timestamp()) * 1000000)::bigint`
 
 // Wait returns when the caller may send one request, or with ctx's error. When
 // the next slot lies beyond ctx's deadline it returns at once.
@@ -62,7 +82,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		var us int64
 		yield := l.deadline.IsZero() || time.Now().Before(l.deadline)
 		err := l.pool.QueryRow(ctx, reserve, l.keyHash, l.interval.Microseconds(), l.every.Microseconds(),
-			(YieldSlots*l.interval).Microseconds(), yield).Scan(&reserved, &us)
+			(YieldSlots*l.interval).Microseconds(), yield, l.maxBlock.Microseconds()).Scan(&reserved, &us)
 		if err != nil {
 			return fmt.Errorf("wait for partner budget: reserve: %w", err)
 		}
@@ -83,7 +103,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 			return err
 		}
 		// A 429 may have come in while we slept, with a reset after our slot.
-		blocked, err := l.query(ctx, blockedFor, l.keyHash)
+		blocked, err := l.query(ctx, blockedFor, l.keyHash, l.maxBlock.Microseconds())
 		if err != nil {
 			return fmt.Errorf("wait for partner budget: check block: %w", err)
 		}
@@ -119,22 +139,20 @@ func (l *Limiter) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Block holds every Limiter of the key until the partner's reset after a 429:
-// nobody's next slot comes before until. An earlier until never shortens a block.
-func (l *Limiter) Block(ctx context.Context, until time.Time) error {
-	// Round up to the database's microsecond so no slot lands just before until.
-	if r := until.Truncate(time.Microsecond); !r.Equal(until) {
-		until = r.Add(time.Microsecond)
-	}
-	_, err := l.pool.Exec(ctx, `
-INSERT INTO partner_budgets AS b (key_hash, tat, blocked_until) VALUES ($1, $2, $2)
-ON CONFLICT (key_hash) DO UPDATE
-SET blocked_until = greatest(b.blocked_until, EXCLUDED.blocked_until),
-    tat = greatest(b.tat, EXCLUDED.tat),
-    updated_at = clock_timestamp()`, l.keyHash, until)
+// Block holds every Limiter of the key for wait after a 429, the partner's reset
+// as seen from here when its answer came: nobody's next slot comes before. The
+// wait starts now in the database clock, which every holder's slots are timed
+// by, so the pod's clock does not matter, and is bounded by MaxBlockWindows
+// windows. A shorter wait never shortens a block. It returns how long the key
+// is now blocked.
+func (l *Limiter) Block(ctx context.Context, wait time.Duration) (time.Duration, error) {
+	wait = min(max(wait, 0), l.maxBlock)
+	// Round up to the database's microsecond so no slot lands just before the reset.
+	us := (wait + time.Microsecond - 1).Microseconds()
+	blocked, err := l.query(ctx, block, l.keyHash, us, l.maxBlock.Microseconds())
 	if err != nil {
-		return fmt.Errorf("block partner budget until %s: %w", until.UTC().Format(time.RFC3339Nano), err)
+		return 0, fmt.Errorf("block partner budget for %v: %w", wait, err)
 	}
 	l.blocks.Add(1)
-	return nil
+	return blocked, nil
 }

@@ -237,3 +237,98 @@ func sameAnswer(a, b []partner.Slot) bool {
 	}
 	return reflect.DeepEqual(a, b)
 }
+
+// TestSyncResumesAfterA429WithAResetIn2100: a partner whose clock is wrong
+// answers 429 with a reset in 2100. Every holder of the key (each with its own
+// limiter, as separate pods have) holds back for a bounded block only, then the
+// run completes; before, the block lasted until 2100 and the workers never ended.
+func TestSyncResumesAfterA429WithAResetIn2100(t *testing.T) {
+	const holders, limit, window = 3, 30, time.Second
+	var seen arrivals
+	sim := partnersim.New(partnersim.Config{Seed: 9, Limit: limit, Window: window, Keys: []string{key}})
+	srv := httptest.NewServer(seen.wrap(sim.Handler()))
+	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close)
+	db, err := store.Open(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	farAway := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	newWorker := func(t *testing.T, opts ...partner.Option) *syncer.Worker {
+		limiter, err := ratelimit.New(db.Pool(), key, limit, window, ratelimit.WithMargin(0.1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := partner.New(srv.URL, key, append([]partner.Option{partner.WithLimiter(limiter), partner.WithRateLimitRetry(3, 10*time.Second)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &syncer.Worker{Fetcher: client, Writer: db}
+	}
+
+	t.Run("a short storm", func(t *testing.T) {
+		stormEnd := time.Now().Add(time.Second)
+		if err := sim.SetFaults(partnersim.Faults{Storm429Until: stormEnd, Storm429Reset: farAway}); err != nil {
+			t.Fatal(err)
+		}
+		// Within a minute, or the workers are stuck: their contexts have no deadline in a Job.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		began := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, holders)
+		sums := make([]syncer.Summary, holders)
+		for i := range holders {
+			wg.Go(func() {
+				sums[i], errs[i] = newWorker(t).Run(ctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 5, ShardIndex: i, ShardCount: holders})
+			})
+		}
+		wg.Wait()
+		for i := range holders {
+			if errs[i] != nil || sums[i].PairsFailed != 0 {
+				t.Errorf("holder %d: %v (%s)", i, errs[i], sums[i].Line())
+			}
+		}
+		var limited, ok int
+		for _, a := range seen.all() {
+			switch a.status {
+			case http.StatusTooManyRequests:
+				limited++
+			case http.StatusOK:
+				ok++
+			}
+		}
+		took := time.Since(began)
+		t.Logf("%d holders: %d requests answered 429, %d answered, in %v", holders, limited, ok, took.Round(time.Millisecond))
+		if limited < 1 || ok != 12 {
+			t.Errorf("%d 429s and %d answers, want at least one 429 and one answer per pair (12)", limited, ok)
+		}
+		// The storm, the bounded block of two windows after the last 429, the 12 requests.
+		if bound := time.Second + ratelimit.MaxBlockWindows*window + 12*window/limit + 10*time.Second; took > bound {
+			t.Errorf("the run took %v, want it within %v", took, bound)
+		}
+	})
+
+	t.Run("a partner that keeps refusing", func(t *testing.T) {
+		if err := sim.SetFaults(partnersim.Faults{Storm429Until: time.Now().Add(time.Hour), Storm429Reset: farAway}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sum, err := newWorker(t, partner.WithRateLimitRetry(1, 10*time.Second)).Run(ctx, syncer.Config{Products: []int64{14}, FromDay: 0, ToDay: 0, ShardCount: 1})
+		if err == nil || sum.Reason != "RateLimitBlocked" || sum.PairsFailed != 1 {
+			t.Errorf("a run refused throughout: err %v, %s; want the pair failed with RateLimitBlocked", err, sum.Line())
+		}
+
+		// A run ends at its deadline, and says so.
+		deadline := time.Now().Add(3 * time.Second)
+		sum, err = newWorker(t).Run(ctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 29, ShardCount: 1, Deadline: deadline})
+		if err == nil || sum.Reason != "DeadlineExceeded" || sum.PairsFailed != sum.PairsTotal {
+			t.Errorf("a run refused until its deadline: err %v, %s; want every pair failed with DeadlineExceeded", err, sum.Line())
+		}
+		if late := time.Since(deadline); late > 5*time.Second {
+			t.Errorf("the run ended %v after its deadline", late)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/store"
 )
@@ -15,6 +16,9 @@ import (
 // inFlightGrace is how long a snapshot whose answer has already been fetched may still
 // take to commit after cancellation: the partner budget it cost is not thrown away.
 const inFlightGrace = 10 * time.Second
+
+// errRunDeadline is the cause of a run's context ending at Config.Deadline.
+var errRunDeadline = errors.New("the run's deadline passed")
 
 // Fetcher gets one (product, date) answer from the partner.
 type Fetcher interface {
@@ -43,6 +47,10 @@ type Config struct {
 	// skips the pairs last written by an earlier attempt of the same run, and
 	// only those: a pair another run wrote is fetched again. Empty skips nothing.
 	RunID string
+	// Deadline is when the run stops, with the reason DeadlineExceeded: nothing
+	// else bounds a worker whose key stays blocked or whose partner hangs, and a
+	// run that never ends holds back its band's later runs. Zero means none.
+	Deadline time.Time
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +74,12 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		loc = time.UTC
 	}
 	start := now()
+	if !cfg.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, cfg.Deadline, errRunDeadline)
+		defer cancel()
+	}
+	rateLimited := false
 	defer func() {
 		st := w.Fetcher.Stats()
 		sum.Requests, sum.RateLimited = st.Requests, st.RateLimited
@@ -93,6 +107,9 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		for _, p := range pairs {
 			sum.addFailure(p, err)
 		}
+		if errors.Is(context.Cause(ctx), errRunDeadline) {
+			sum.Reason = inventoryv1alpha1.ReasonDeadlineExceeded
+		}
 		return sum, err
 	}
 
@@ -104,6 +121,9 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		if ctx.Err() != nil {
 			for _, rest := range pairs[i:] {
 				sum.addFailure(rest, fmt.Errorf("not fetched: %w", context.Cause(ctx)))
+			}
+			if errors.Is(context.Cause(ctx), errRunDeadline) {
+				sum.Reason = inventoryv1alpha1.ReasonDeadlineExceeded
 			}
 			break
 		}
@@ -124,12 +144,26 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 				}
 				break
 			}
+			if !cfg.Deadline.IsZero() && errors.Is(err, context.DeadlineExceeded) {
+				// The budget's next slot lies past the deadline: so would every other pair's.
+				sum.Reason = inventoryv1alpha1.ReasonDeadlineExceeded
+				for _, rest := range pairs[i+1:] {
+					sum.addFailure(rest, fmt.Errorf("not fetched before the run's deadline %s", cfg.Deadline.UTC().Format(time.RFC3339)))
+				}
+				break
+			}
+			if _, ok := errors.AsType[*partner.RateLimitedError](err); ok {
+				rateLimited = true
+			}
 			continue
 		}
 		// The answer cost budget: its snapshot may commit even if we are being stopped.
 		gc.submit(ctx, p, store.SnapshotWrite{ProductID: p.ProductID, Date: p.Date, Slots: slots, SyncedAt: now()})
 	}
 	sum.addWritten(ctx, gc.close())
+	if sum.Reason == "" && rateLimited {
+		sum.Reason = inventoryv1alpha1.ReasonRateLimitBlocked
+	}
 	if sum.PairsFailed > 0 {
 		return sum, fmt.Errorf("%d of %d pairs failed", sum.PairsFailed, sum.PairsTotal)
 	}
