@@ -34,10 +34,15 @@ const (
 // SyncScheduleSpec is what to sync from the partner, how often, and how.
 type SyncScheduleSpec struct {
 	// products lists the partner product IDs to sync, each a positive integer
-	// that appears once. Their order does not matter.
+	// that appears once. Their order does not matter. At most 1000: one partner
+	// key keeps about 276 products fresh with the default windows (the
+	// BudgetExceeded condition says how many fit), and every Job gets all the IDs
+	// in one command-line argument, which Linux caps at 128 KiB (1000 IDs of 19
+	// digits take 20 KB; 10,000 did not fit). Split a larger catalogue over
+	// several schedules and partner keys.
 	// +required
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=10000
+	// +kubebuilder:validation:MaxItems=1000
 	// +kubebuilder:validation:items:Minimum=1
 	// +kubebuilder:validation:XValidation:rule="self.size() > 0",message="products must list at least one partner product ID, e.g. [14, 15]"
 	Products []int64 `json:"products"`
