@@ -28,22 +28,26 @@ type SlotsResponse struct {
 // DatesResponse answers GET /api/v1/experience/{id}/dates.
 type DatesResponse struct {
 	ProductID int64 `json:"productId"`
-	// Dates with places on offer, in date order; empty, never nil.
+	// Dates with places on offer, in date order, a date with offers in
+	// several currencies once per currency; empty, never nil.
 	Dates []AvailableDate `json:"dates"`
 }
 
-// AvailableDate is a date with places on offer and its lowest price.
+// AvailableDate is a date with places on offer and its price in one currency.
 type AvailableDate struct {
 	Date  string    `json:"date"`
 	Price DatePrice `json:"price"`
 }
 
-// DatePrice is the lowest final price of a date, with the original price and
-// currency of the same offer, as the partner sent them.
+// DatePrice is the price a shop quotes for a date (store.AvailableDates): the
+// lowest final price of the primary passenger type, else of an adult-like one,
+// else of any, with the original price, currency and passenger type of the
+// same offer, as the partner sent them.
 type DatePrice struct {
 	FinalPrice    partner.Decimal `json:"finalPrice"`
 	OriginalPrice partner.Decimal `json:"originalPrice"`
 	CurrencyCode  string          `json:"currencyCode"`
+	PaxType       string          `json:"paxType"`
 }
 
 // datesMonths is how far ahead the dates route looks: today through the same
@@ -171,7 +175,7 @@ func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
 		resp := DatesResponse{ProductID: productID, Dates: make([]AvailableDate, len(dates))}
 		for i, d := range dates {
 			resp.Dates[i] = AvailableDate{Date: d.Date, Price: DatePrice{
-				FinalPrice: d.FinalPrice, OriginalPrice: d.OriginalPrice, CurrencyCode: d.CurrencyCode,
+				FinalPrice: d.FinalPrice, OriginalPrice: d.OriginalPrice, CurrencyCode: d.CurrencyCode, PaxType: d.PaxType,
 			}}
 		}
 		return resp, nil

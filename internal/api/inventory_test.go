@@ -66,7 +66,7 @@ func TestAnswersEqualThePartner(t *testing.T) {
 		}
 		var got api.DatesResponse
 		r.decode(t, &got)
-		want := expectedDates(e.sim, p, now)
+		want := expectedDates(e.sim, p, now, nil)
 		if got.ProductID != p || !reflect.DeepEqual(got.Dates, want) {
 			t.Errorf("dates of product %d:\n got: %+v\nwant: %+v", p, got, want)
 		}
@@ -252,7 +252,7 @@ func TestCacheInvalidatedBySnapshot(t *testing.T) {
 		}
 		var dates api.DatesResponse
 		e.get(datesPath).decode(t, &dates)
-		if want := expectedDates(e.sim, 14, now); !reflect.DeepEqual(dates.Dates, want) {
+		if want := expectedDates(e.sim, 14, now, nil); !reflect.DeepEqual(dates.Dates, want) {
 			return fmt.Errorf("dates still answer the old snapshots:\n got %+v\nwant %+v", dates.Dates, want)
 		}
 		return nil
