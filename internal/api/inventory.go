@@ -22,7 +22,56 @@ type SlotsResponse struct {
 	// never was.
 	SyncedAt *time.Time `json:"syncedAt"`
 	// Slots carry the partner's fields and exact prices; empty, never nil.
+	// Pax min and max are always sent (see MarshalJSON).
 	Slots []partner.Slot `json:"slots"`
+}
+
+// MarshalJSON writes the answer with pax min and max always present, 0
+// included: to a shop 0 is a value, not a missing one. partner.PaxAvailability
+// leaves them out when 0, as the partner's wire does, so it is not used here.
+// store.ReadSlotsDocumentSQL writes the same bytes.
+func (r SlotsResponse) MarshalJSON() ([]byte, error) {
+	type pax struct {
+		Type        string        `json:"type"`
+		Name        string        `json:"name"`
+		Description string        `json:"description"`
+		Min         int           `json:"min"`
+		Max         int           `json:"max"`
+		Remaining   int           `json:"remaining"`
+		IsPrimary   bool          `json:"isPrimary"`
+		Price       partner.Price `json:"price"`
+	}
+	type slot struct {
+		StartDate       string `json:"startDate"`
+		StartTime       string `json:"startTime"`
+		EndTime         string `json:"endTime"`
+		ProviderSlotID  string `json:"providerSlotId"`
+		Remaining       int    `json:"remaining"`
+		CurrencyCode    string `json:"currencyCode"`
+		VariantID       int64  `json:"variantId"`
+		PaxAvailability []pax  `json:"paxAvailability"`
+	}
+	type response struct {
+		ProductID int64      `json:"productId"`
+		Date      string     `json:"date"`
+		SyncedAt  *time.Time `json:"syncedAt"`
+		Slots     []slot     `json:"slots"`
+	}
+	out := response{ProductID: r.ProductID, Date: r.Date, SyncedAt: r.SyncedAt, Slots: make([]slot, len(r.Slots))}
+	for i, s := range r.Slots {
+		out.Slots[i] = slot{
+			StartDate: s.StartDate, StartTime: s.StartTime, EndTime: s.EndTime, ProviderSlotID: s.ProviderSlotID,
+			Remaining: s.Remaining, CurrencyCode: s.CurrencyCode, VariantID: s.VariantID,
+			PaxAvailability: make([]pax, len(s.PaxAvailability)),
+		}
+		for j, p := range s.PaxAvailability {
+			out.Slots[i].PaxAvailability[j] = pax{
+				Type: p.Type, Name: p.Name, Description: p.Description, Min: p.Min, Max: p.Max,
+				Remaining: p.Remaining, IsPrimary: p.IsPrimary, Price: p.Price,
+			}
+		}
+	}
+	return json.Marshal(out)
 }
 
 // DatesResponse answers GET /api/v1/experience/{id}/dates.
