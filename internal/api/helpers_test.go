@@ -131,15 +131,22 @@ func newAPIEnv(t *testing.T, o options) *apiEnv {
 	return e
 }
 
-// sync runs the real worker over days from..to of products, at the clock's time.
+// sync runs the real worker over days from..to of products, at the clock's
+// time, counting days in UTC.
 func (e *apiEnv) sync(products []int64, from, to int) {
+	e.t.Helper()
+	e.syncIn(time.UTC, products, from, to)
+}
+
+// syncIn is sync counting days in loc, as a schedule's spec.timezone does.
+func (e *apiEnv) syncIn(loc *time.Location, products []int64, from, to int) {
 	e.t.Helper()
 	c, err := partner.New(e.simURL, simKey, partner.WithRetry(3, time.Millisecond, 5*time.Millisecond), partner.WithTimeout(5*time.Second))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	w := &syncer.Worker{Fetcher: c, Writer: e.db}
-	sum, err := w.Run(context.Background(), syncer.Config{Products: products, FromDay: from, ToDay: to, ShardCount: 1, Now: e.clock.now})
+	sum, err := w.Run(context.Background(), syncer.Config{Products: products, FromDay: from, ToDay: to, Location: loc, ShardCount: 1, Now: e.clock.now})
 	if err != nil {
 		e.t.Fatalf("sync %v days %d..%d: %v (%s)", products, from, to, err, sum.Line())
 	}
