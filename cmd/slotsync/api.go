@@ -125,7 +125,7 @@ Environment:
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", ":8080", "address to serve on")
 	f.StringVar(&schedule, "schedule", "", "namespace/name of the SyncSchedule the sync routes act on (required)")
-	f.StringVar(&timezone, "timezone", "UTC", "IANA time zone whose calendar defines today for the dates route")
+	f.StringVar(&timezone, "timezone", "UTC", "IANA time zone whose calendar defines today for the dates route of products whose sync recorded no zone")
 	f.IntVar(&cacheSize, "cache-size", api.DefaultCacheSize, "slots and dates answers kept in the read cache (0: no cache)")
 	f.DurationVar(&requestTimeout, "request-timeout", api.DefaultRequestTimeout, "time limit of a whole request")
 	f.DurationVar(&queryTimeout, "query-timeout", api.DefaultQueryTimeout, "time limit of one database query")

@@ -3,6 +3,7 @@ package api
 import (
 	"container/list"
 	"sync"
+	"time"
 )
 
 // cacheKey names one cached answer: the slots of a product on a date, or the
@@ -13,10 +14,21 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	key cacheKey
-	// from is the first day a dates answer covers; a new day makes it stale.
+	key   cacheKey
+	valid validity
+	body  []byte
+}
+
+// validity is how long an answer holds besides invalidations. A dates answer
+// holds while today, in the time zone it was judged in, is still the first day
+// it covers; the zero value holds until invalidated.
+type validity struct {
+	loc  *time.Location
 	from string
-	body []byte
+}
+
+func (v validity) holds(now time.Time) bool {
+	return v.loc == nil || dayIn(now, v.loc).Format(time.DateOnly) == v.from
 }
 
 // cache is a bounded LRU of encoded answers, kept coherent with the database
@@ -66,9 +78,8 @@ func newCache(size int) *cache {
 // enabled is false for a cache of size 0, which never serves nor stores.
 func (c *cache) enabled() bool { return c.max > 0 }
 
-// get returns the answer for k, if cached and, for a dates answer, from the
-// same first day.
-func (c *cache) get(k cacheKey, from string) ([]byte, bool) {
+// get returns the answer for k, if cached and still valid at now.
+func (c *cache) get(k cacheKey, now time.Time) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live {
@@ -79,7 +90,7 @@ func (c *cache) get(k cacheKey, from string) ([]byte, bool) {
 		return nil, false
 	}
 	e := el.Value.(*cacheEntry)
-	if e.from != from {
+	if !e.valid.holds(now) {
 		c.remove(el)
 		return nil, false
 	}
@@ -96,7 +107,7 @@ func (c *cache) ticket() uint64 {
 
 // put stores an answer read after ticket was taken, unless the cache was
 // invalidated since or is not live.
-func (c *cache) put(k cacheKey, from string, body []byte, ticket uint64) {
+func (c *cache) put(k cacheKey, valid validity, body []byte, ticket uint64) {
 	if !c.enabled() {
 		return
 	}
@@ -112,11 +123,11 @@ func (c *cache) put(k cacheKey, from string, body []byte, ticket uint64) {
 	}
 	if el, ok := c.items[k]; ok {
 		e := el.Value.(*cacheEntry)
-		e.from, e.body = from, body
+		e.valid, e.body = valid, body
 		c.lru.MoveToFront(el)
 		return
 	}
-	c.items[k] = c.lru.PushFront(&cacheEntry{key: k, from: from, body: body})
+	c.items[k] = c.lru.PushFront(&cacheEntry{key: k, valid: valid, body: body})
 	for c.lru.Len() > c.max {
 		c.remove(c.lru.Back())
 	}

@@ -3,26 +3,30 @@ package api
 import (
 	"fmt"
 	"testing"
+	"time"
 )
+
+// now is any instant: only dates answers depend on the day.
+var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func TestCacheServesOnlyWhileLive(t *testing.T) {
 	c := newCache(10)
 	k := cacheKey{product: 14, date: "2026-12-01"}
-	c.put(k, "", []byte("a"), c.ticket())
-	if _, ok := c.get(k, ""); ok || c.len() != 0 {
+	c.put(k, validity{}, []byte("a"), c.ticket())
+	if _, ok := c.get(k, now); ok || c.len() != 0 {
 		t.Fatal("a cache that is not live stored or served an answer")
 	}
 	c.reset(true)
-	c.put(k, "", []byte("a"), c.ticket())
-	if b, ok := c.get(k, ""); !ok || string(b) != "a" {
+	c.put(k, validity{}, []byte("a"), c.ticket())
+	if b, ok := c.get(k, now); !ok || string(b) != "a" {
 		t.Fatalf("get = %q, %v after put", b, ok)
 	}
 	c.reset(false) // the listener lost its connection
-	if _, ok := c.get(k, ""); ok {
+	if _, ok := c.get(k, now); ok {
 		t.Error("served while the listener is down")
 	}
 	c.reset(true) // back: it starts empty
-	if _, ok := c.get(k, ""); ok {
+	if _, ok := c.get(k, now); ok {
 		t.Error("an answer from before the listener went down survived its return")
 	}
 }
@@ -36,11 +40,11 @@ func TestCacheInvalidation(t *testing.T) {
 	other := cacheKey{product: 15, date: "2026-12-01"}
 	otherDates := cacheKey{product: 15}
 	for _, k := range []cacheKey{slots1, slots2, dates, other, otherDates} {
-		c.put(k, "", []byte(fmt.Sprint(k)), c.ticket())
+		c.put(k, validity{}, []byte(fmt.Sprint(k)), c.ticket())
 	}
 	c.invalidate(14, "2026-12-01")
 	for k, want := range map[cacheKey]bool{slots1: false, dates: false, slots2: true, other: true, otherDates: true} {
-		if _, ok := c.get(k, ""); ok != want {
+		if _, ok := c.get(k, now); ok != want {
 			t.Errorf("after a snapshot of 14 on 2026-12-01, cached(%+v) = %v, want %v", k, ok, want)
 		}
 	}
@@ -75,8 +79,8 @@ func TestCacheDropsFillsOlderThanAnInvalidation(t *testing.T) {
 			ticket := c.ticket() // the reads start
 			tt.during(c)
 			for k, want := range tt.stored { // the reads end
-				c.put(k, "", []byte("answer"), ticket)
-				if _, ok := c.get(k, ""); ok != want {
+				c.put(k, validity{}, []byte("answer"), ticket)
+				if _, ok := c.get(k, now); ok != want {
 					t.Errorf("%+v stored = %v, want %v", k, ok, want)
 				}
 			}
@@ -88,9 +92,17 @@ func TestCacheDatesOfAnotherDay(t *testing.T) {
 	c := newCache(10)
 	c.reset(true)
 	k := cacheKey{product: 14}
-	c.put(k, "2026-12-01", []byte("dates from the 1st"), c.ticket())
-	if _, ok := c.get(k, "2026-12-02"); ok {
-		t.Error("a dates answer of yesterday served today")
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.put(k, validity{loc: berlin, from: "2026-12-01"}, []byte("dates from the 1st"), c.ticket())
+	// 23:30 UTC on the 1st: still the 1st in UTC, the 2nd in Berlin.
+	if _, ok := c.get(k, time.Date(2026, 12, 1, 22, 59, 0, 0, time.UTC)); !ok {
+		t.Error("a dates answer of today in its zone not served")
+	}
+	if _, ok := c.get(k, time.Date(2026, 12, 1, 23, 30, 0, 0, time.UTC)); ok {
+		t.Error("a dates answer of yesterday in its zone served today")
 	}
 	if c.len() != 0 {
 		t.Error("the dates answer of yesterday was kept")
@@ -102,15 +114,15 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	c.reset(true)
 	key := func(i int) cacheKey { return cacheKey{product: int64(i), date: "2026-12-01"} }
 	for i := range 3 {
-		c.put(key(i), "", []byte{byte(i)}, c.ticket())
+		c.put(key(i), validity{}, []byte{byte(i)}, c.ticket())
 	}
-	c.get(key(0), "") // 1 is now the least recently used
-	c.put(key(3), "", []byte{3}, c.ticket())
+	c.get(key(0), now) // 1 is now the least recently used
+	c.put(key(3), validity{}, []byte{3}, c.ticket())
 	if c.len() != 3 {
 		t.Fatalf("%d entries in a cache of 3", c.len())
 	}
 	for i, want := range []bool{true, false, true, true} {
-		if _, ok := c.get(key(i), ""); ok != want {
+		if _, ok := c.get(key(i), now); ok != want {
 			t.Errorf("entry %d cached = %v, want %v", i, ok, want)
 		}
 	}
@@ -120,8 +132,8 @@ func TestCacheOfSizeZero(t *testing.T) {
 	c := newCache(0)
 	c.reset(true)
 	k := cacheKey{product: 14, date: "2026-12-01"}
-	c.put(k, "", []byte("a"), c.ticket())
-	if _, ok := c.get(k, ""); ok || c.enabled() {
+	c.put(k, validity{}, []byte("a"), c.ticket())
+	if _, ok := c.get(k, now); ok || c.enabled() {
 		t.Error("a cache of size 0 stores")
 	}
 }

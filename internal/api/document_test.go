@@ -76,3 +76,50 @@ func TestSlotsDocumentIsEncodingJSONs(t *testing.T) {
 		}
 	}
 }
+
+// TestPaxMinAndMaxAreAlwaysSent: min and max are values a shop reads, 0
+// included; neither the database's document nor encoding/json's leaves them out.
+func TestPaxMinAndMaxAreAlwaysSent(t *testing.T) {
+	t.Parallel()
+	date := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	limits := [][2]int{{0, 0}, {0, 4}, {2, 0}, {1, 10}}
+	var pax []partner.PaxAvailability
+	for i, l := range limits {
+		pax = append(pax, partner.PaxAvailability{Type: fmt.Sprintf("T%d", i), Min: l[0], Max: l[1], Remaining: 1,
+			Price: partner.Price{FinalPrice: "1.00", OriginalPrice: "1.00", CurrencyCode: "EUR"}})
+	}
+	slots := []partner.Slot{{StartDate: "2026-12-01", StartTime: "09:00", EndTime: "10:00", ProviderSlotID: "a",
+		Remaining: 1, CurrencyCode: "EUR", PaxAvailability: pax}}
+
+	check := func(t *testing.T, body []byte) {
+		t.Helper()
+		var got struct {
+			Slots []struct {
+				PaxAvailability []map[string]json.RawMessage `json:"paxAvailability"`
+			} `json:"slots"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil || len(got.Slots) != 1 || len(got.Slots[0].PaxAvailability) != len(limits) {
+			t.Fatalf("answer %s: %v", body, err)
+		}
+		for i, p := range got.Slots[0].PaxAvailability {
+			want := limits[i]
+			if string(p["min"]) != fmt.Sprint(want[0]) || string(p["max"]) != fmt.Sprint(want[1]) {
+				t.Errorf("pax %d has min %s and max %s, want %d and %d", i, p["min"], p["max"], want[0], want[1])
+			}
+		}
+	}
+	for _, cacheSize := range []int{-1, 0} {
+		e := newAPIEnv(t, options{cacheSize: cacheSize})
+		if _, err := e.db.WriteSnapshot(context.Background(), 14, date, slots, start); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // with the cache on, the second is a hit
+			check(t, e.get("/api/v1/experience/14/slots?date=2026-12-01").body)
+		}
+	}
+	body, err := json.Marshal(api.SlotsResponse{ProductID: 14, Date: "2026-12-01", Slots: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, body)
+}

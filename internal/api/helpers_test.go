@@ -8,9 +8,11 @@ import (
 	"errors"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,15 +131,22 @@ func newAPIEnv(t *testing.T, o options) *apiEnv {
 	return e
 }
 
-// sync runs the real worker over days from..to of products, at the clock's time.
+// sync runs the real worker over days from..to of products, at the clock's
+// time, counting days in UTC.
 func (e *apiEnv) sync(products []int64, from, to int) {
+	e.t.Helper()
+	e.syncIn(time.UTC, products, from, to)
+}
+
+// syncIn is sync counting days in loc, as a schedule's spec.timezone does.
+func (e *apiEnv) syncIn(loc *time.Location, products []int64, from, to int) {
 	e.t.Helper()
 	c, err := partner.New(e.simURL, simKey, partner.WithRetry(3, time.Millisecond, 5*time.Millisecond), partner.WithTimeout(5*time.Second))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	w := &syncer.Worker{Fetcher: c, Writer: e.db}
-	sum, err := w.Run(context.Background(), syncer.Config{Products: products, FromDay: from, ToDay: to, ShardCount: 1, Now: e.clock.now})
+	sum, err := w.Run(context.Background(), syncer.Config{Products: products, FromDay: from, ToDay: to, Location: loc, ShardCount: 1, Now: e.clock.now})
 	if err != nil {
 		e.t.Fatalf("sync %v days %d..%d: %v (%s)", products, from, to, err, sum.Line())
 	}
@@ -313,38 +322,58 @@ func (s *logSink) all() string {
 }
 
 // expectedDates is the simulator's truth for the dates route at the instant
-// at: each date from today through the same day two months later with a slot
-// with places left and a passenger type with places left in it, with the
-// lowest final price (ties: lowest original price, then slot and type).
-func expectedDates(sim *partnersim.Server, product int64, at time.Time) []api.AvailableDate {
-	today := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+// at: each date from today (in loc; nil is UTC) through the same day two
+// months later with a slot with places left and a passenger type with places
+// left in it, once per currency, with the price a shop quotes: the lowest
+// final price of the primary type, else of an adult-like type, else of any
+// (ties: lowest original price, then slot and type).
+func expectedDates(sim *partnersim.Server, product int64, at time.Time, loc *time.Location) []api.AvailableDate {
+	if loc == nil {
+		loc = time.UTC
+	}
+	y, m, d := at.In(loc).Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	out := []api.AvailableDate{}
 	for d := today; !d.After(today.AddDate(0, 2, 0)); d = d.AddDate(0, 0, 1) {
-		var best *partner.PaxAvailability
-		var bestSlot string
+		best := map[string]partner.PaxAvailability{}
+		bestSlot := map[string]string{}
 		for _, s := range sim.Inventory(product, d, at) {
 			if s.Remaining <= 0 {
 				continue
 			}
 			for _, p := range s.PaxAvailability {
-				if p.Remaining <= 0 {
-					continue
-				}
-				if best == nil || lessOffer(p, s.ProviderSlotID, *best, bestSlot) {
-					best, bestSlot = &p, s.ProviderSlotID
+				c := p.Price.CurrencyCode
+				if b, ok := best[c]; p.Remaining > 0 && (!ok || lessOffer(p, s.ProviderSlotID, b, bestSlot[c])) {
+					best[c], bestSlot[c] = p, s.ProviderSlotID
 				}
 			}
 		}
-		if best != nil {
+		currencies := slices.Sorted(maps.Keys(best))
+		for _, c := range currencies {
+			b := best[c]
 			out = append(out, api.AvailableDate{Date: d.Format(time.DateOnly), Price: api.DatePrice{
-				FinalPrice: best.Price.FinalPrice, OriginalPrice: best.Price.OriginalPrice, CurrencyCode: best.Price.CurrencyCode,
+				FinalPrice: b.Price.FinalPrice, OriginalPrice: b.Price.OriginalPrice, CurrencyCode: c, PaxType: b.Type,
 			}})
 		}
 	}
 	return out
 }
 
+// quoteTier ranks the passenger types a shop quotes a date's price for.
+func quoteTier(p partner.PaxAvailability) int {
+	switch {
+	case p.IsPrimary:
+		return 0
+	case strings.Contains(strings.ToLower(p.Type), "adult") || strings.Contains(strings.ToLower(p.Name), "adult"):
+		return 1
+	}
+	return 2
+}
+
 func lessOffer(a partner.PaxAvailability, aSlot string, b partner.PaxAvailability, bSlot string) bool {
+	if ta, tb := quoteTier(a), quoteTier(b); ta != tb {
+		return ta < tb
+	}
 	if c := amount(a.Price.FinalPrice).Cmp(amount(b.Price.FinalPrice)); c != 0 {
 		return c < 0
 	}

@@ -22,28 +22,81 @@ type SlotsResponse struct {
 	// never was.
 	SyncedAt *time.Time `json:"syncedAt"`
 	// Slots carry the partner's fields and exact prices; empty, never nil.
+	// Pax min and max are always sent (see MarshalJSON).
 	Slots []partner.Slot `json:"slots"`
+}
+
+// MarshalJSON writes the answer with pax min and max always present, 0
+// included: to a shop 0 is a value, not a missing one. partner.PaxAvailability
+// leaves them out when 0, as the partner's wire does, so it is not used here.
+// store.ReadSlotsDocumentSQL writes the same bytes.
+func (r SlotsResponse) MarshalJSON() ([]byte, error) {
+	type pax struct {
+		Type        string        `json:"type"`
+		Name        string        `json:"name"`
+		Description string        `json:"description"`
+		Min         int           `json:"min"`
+		Max         int           `json:"max"`
+		Remaining   int           `json:"remaining"`
+		IsPrimary   bool          `json:"isPrimary"`
+		Price       partner.Price `json:"price"`
+	}
+	type slot struct {
+		StartDate       string `json:"startDate"`
+		StartTime       string `json:"startTime"`
+		EndTime         string `json:"endTime"`
+		ProviderSlotID  string `json:"providerSlotId"`
+		Remaining       int    `json:"remaining"`
+		CurrencyCode    string `json:"currencyCode"`
+		VariantID       int64  `json:"variantId"`
+		PaxAvailability []pax  `json:"paxAvailability"`
+	}
+	type response struct {
+		ProductID int64      `json:"productId"`
+		Date      string     `json:"date"`
+		SyncedAt  *time.Time `json:"syncedAt"`
+		Slots     []slot     `json:"slots"`
+	}
+	out := response{ProductID: r.ProductID, Date: r.Date, SyncedAt: r.SyncedAt, Slots: make([]slot, len(r.Slots))}
+	for i, s := range r.Slots {
+		out.Slots[i] = slot{
+			StartDate: s.StartDate, StartTime: s.StartTime, EndTime: s.EndTime, ProviderSlotID: s.ProviderSlotID,
+			Remaining: s.Remaining, CurrencyCode: s.CurrencyCode, VariantID: s.VariantID,
+			PaxAvailability: make([]pax, len(s.PaxAvailability)),
+		}
+		for j, p := range s.PaxAvailability {
+			out.Slots[i].PaxAvailability[j] = pax{
+				Type: p.Type, Name: p.Name, Description: p.Description, Min: p.Min, Max: p.Max,
+				Remaining: p.Remaining, IsPrimary: p.IsPrimary, Price: p.Price,
+			}
+		}
+	}
+	return json.Marshal(out)
 }
 
 // DatesResponse answers GET /api/v1/experience/{id}/dates.
 type DatesResponse struct {
 	ProductID int64 `json:"productId"`
-	// Dates with places on offer, in date order; empty, never nil.
+	// Dates with places on offer, in date order, a date with offers in
+	// several currencies once per currency; empty, never nil.
 	Dates []AvailableDate `json:"dates"`
 }
 
-// AvailableDate is a date with places on offer and its lowest price.
+// AvailableDate is a date with places on offer and its price in one currency.
 type AvailableDate struct {
 	Date  string    `json:"date"`
 	Price DatePrice `json:"price"`
 }
 
-// DatePrice is the lowest final price of a date, with the original price and
-// currency of the same offer, as the partner sent them.
+// DatePrice is the price a shop quotes for a date (store.AvailableDates): the
+// lowest final price of the primary passenger type, else of an adult-like one,
+// else of any, with the original price, currency and passenger type of the
+// same offer, as the partner sent them.
 type DatePrice struct {
 	FinalPrice    partner.Decimal `json:"finalPrice"`
 	OriginalPrice partner.Decimal `json:"originalPrice"`
 	CurrencyCode  string          `json:"currencyCode"`
+	PaxType       string          `json:"paxType"`
 }
 
 // datesMonths is how far ahead the dates route looks: today through the same
@@ -69,13 +122,15 @@ func (s *Server) slots(w http.ResponseWriter, r *http.Request) error {
 		}()
 		buf = *bp
 	}
-	body, err := s.cachedBody(r.Context(), key, "", func(ctx context.Context) ([]byte, error) {
+	// A slots answer holds until invalidated, whatever the time.
+	body, err := s.cachedBody(r.Context(), key, time.Time{}, func(ctx context.Context) ([]byte, validity, error) {
 		var err error
 		buf, err = s.store.AppendSlotsDocument(ctx, buf[:0], req.productID, req.date)
 		if err != nil {
-			return nil, err
+			return nil, validity{}, err
 		}
-		return s.slotsDocument(ctx, req, buf)
+		body, err := s.slotsDocument(ctx, req, buf)
+		return body, validity{}, err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", req.productID)
@@ -159,22 +214,26 @@ func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	y, m, d := s.now().In(s.loc).Date()
-	from := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	to := from.AddDate(0, datesMonths, 0)
+	now := s.now()
 	key := cacheKey{product: productID}
-	body, err := s.cached(r.Context(), key, from.Format(time.DateOnly), func(ctx context.Context) (any, error) {
-		dates, err := s.store.AvailableDates(ctx, productID, from, to)
+	body, err := s.cachedBody(r.Context(), key, now, func(ctx context.Context) ([]byte, validity, error) {
+		loc, err := s.productLocation(ctx, productID)
 		if err != nil {
-			return nil, err
+			return nil, validity{}, err
+		}
+		from := dayIn(now, loc)
+		dates, err := s.store.AvailableDates(ctx, productID, from, from.AddDate(0, datesMonths, 0))
+		if err != nil {
+			return nil, validity{}, err
 		}
 		resp := DatesResponse{ProductID: productID, Dates: make([]AvailableDate, len(dates))}
 		for i, d := range dates {
 			resp.Dates[i] = AvailableDate{Date: d.Date, Price: DatePrice{
-				FinalPrice: d.FinalPrice, OriginalPrice: d.OriginalPrice, CurrencyCode: d.CurrencyCode,
+				FinalPrice: d.FinalPrice, OriginalPrice: d.OriginalPrice, CurrencyCode: d.CurrencyCode, PaxType: d.PaxType,
 			}}
 		}
-		return resp, nil
+		body, err := encodeAnswer(resp)
+		return body, validity{loc: loc, from: from.Format(time.DateOnly)}, err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", productID)
@@ -186,15 +245,30 @@ func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// cached is cachedBody for an answer read as a value, which it encodes.
-func (s *Server) cached(ctx context.Context, key cacheKey, from string, read func(context.Context) (any, error)) ([]byte, error) {
-	return s.cachedBody(ctx, key, from, func(ctx context.Context) ([]byte, error) {
-		v, err := read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return encodeAnswer(v)
-	})
+// productLocation is the time zone whose calendar says what today is for
+// productID: the one its sync worker recorded (store.RecordTimeZone), so the
+// API counts days as the schedule that syncs it does; else, or when this
+// process cannot load it, the API's own (Config.Location).
+func (s *Server) productLocation(ctx context.Context, productID int64) (*time.Location, error) {
+	name, err := s.store.ProductTimeZone(ctx, productID)
+	if err != nil || name == "" {
+		return s.loc, err
+	}
+	if loc, ok := s.zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return s.loc, nil
+	}
+	s.zones.Store(name, loc)
+	return loc, nil
+}
+
+// dayIn is the calendar date of t in loc, at midnight UTC as dates are passed.
+func dayIn(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // encodeAnswer is the JSON body of an answer read as a value.
@@ -206,12 +280,13 @@ func encodeAnswer(v any) ([]byte, error) {
 	return body, nil
 }
 
-// cachedBody returns the encoded answer for key from the cache, or reads it
-// with read under the query timeout and caches it. Errors of read other than
-// store.ErrNotFound and *apiError become answers (503 or 500).
-func (s *Server) cachedBody(ctx context.Context, key cacheKey, from string, read func(context.Context) ([]byte, error)) ([]byte, error) {
+// cachedBody returns the encoded answer for key from the cache, if valid at
+// now, or reads it with read under the query timeout and caches it for as long
+// as read says. Errors of read other than store.ErrNotFound and *apiError
+// become answers (503 or 500).
+func (s *Server) cachedBody(ctx context.Context, key cacheKey, now time.Time, read func(context.Context) ([]byte, validity, error)) ([]byte, error) {
 	if s.cache.enabled() {
-		if body, ok := s.cache.get(key, from); ok {
+		if body, ok := s.cache.get(key, now); ok {
 			s.metrics.cacheHits.Inc()
 			return body, nil
 		}
@@ -220,7 +295,7 @@ func (s *Server) cachedBody(ctx context.Context, key cacheKey, from string, read
 	ticket := s.cache.ticket()
 	qctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
 	defer cancel()
-	body, err := read(qctx)
+	body, valid, err := read(qctx)
 	var apiErr *apiError
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &apiErr):
@@ -228,7 +303,7 @@ func (s *Server) cachedBody(ctx context.Context, key cacheKey, from string, read
 	case err != nil:
 		return nil, databaseError(err)
 	}
-	s.cache.put(key, from, body, ticket)
+	s.cache.put(key, valid, body, ticket)
 	return body, nil
 }
 

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -66,7 +67,7 @@ func TestAnswersEqualThePartner(t *testing.T) {
 		}
 		var got api.DatesResponse
 		r.decode(t, &got)
-		want := expectedDates(e.sim, p, now)
+		want := expectedDates(e.sim, p, now, nil)
 		if got.ProductID != p || !reflect.DeepEqual(got.Dates, want) {
 			t.Errorf("dates of product %d:\n got: %+v\nwant: %+v", p, got, want)
 		}
@@ -85,7 +86,8 @@ func TestAnswersEqualThePartner(t *testing.T) {
 }
 
 // TestDatesFollowTheTimezone: "today" of the dates route is the configured
-// zone's. At 12:00 UTC on Monday 2026-11-30 it is already Tuesday in
+// zone's for a product whose sync recorded no zone (written here without the
+// worker). At 12:00 UTC on Monday 2026-11-30 it is already Tuesday in
 // Pacific/Kiritimati (UTC+14).
 func TestDatesFollowTheTimezone(t *testing.T) {
 	t.Parallel()
@@ -95,7 +97,13 @@ func TestDatesFollowTheTimezone(t *testing.T) {
 	}
 	e := newAPIEnv(t, options{location: loc, cacheSize: -1})
 	e.clock.set(start.Add(4 * time.Hour))
-	e.sync([]int64{14}, 0, 70)
+	now := e.clock.now()
+	for day := range 71 {
+		date := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, day)
+		if _, err := e.db.WriteSnapshot(context.Background(), 14, date, e.sim.Inventory(14, date, now), now); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var got api.DatesResponse
 	e.get("/api/v1/experience/14/dates").decode(t, &got)
 	if len(got.Dates) == 0 {
@@ -104,6 +112,93 @@ func TestDatesFollowTheTimezone(t *testing.T) {
 	if first, last := got.Dates[0].Date, got.Dates[len(got.Dates)-1].Date; first != "2026-12-01" || last != "2027-02-01" {
 		t.Errorf("dates run from %s to %s, want 2026-12-01 (today in Kiritimati) to 2027-02-01 (two months on)", first, last)
 	}
+}
+
+// TestDatesTodayIsEachProductsZone: "today" of the dates route is, per
+// product, that of the time zone its sync counted days in, whatever the
+// API's own. At 12:00 UTC on Monday 2026-11-30, product 14 synced in
+// Pacific/Kiritimati (UTC+14) is on Tuesday: its dates run from 2026-12-01
+// through Monday 2027-02-01. Product 15 synced in UTC is on Monday: its dates
+// end on 2027-01-30, so its last is Sunday 2027-01-24, not 2027-01-31.
+func TestDatesTodayIsEachProductsZone(t *testing.T) {
+	t.Parallel()
+	kiritimati, err := time.LoadLocation("Pacific/Kiritimati")
+	if err != nil {
+		t.Fatalf("time zone data: %v", err)
+	}
+	zones := map[int64]*time.Location{14: kiritimati, 15: time.UTC}
+	for _, apiZone := range []*time.Location{time.UTC, kiritimati} {
+		for _, cacheSize := range []int{-1, 0} {
+			t.Run(fmt.Sprintf("api in %s, cache size %d", apiZone, cacheSize), func(t *testing.T) {
+				e := newAPIEnv(t, options{location: apiZone, cacheSize: cacheSize})
+				e.clock.set(start.Add(4 * time.Hour))
+				now := e.clock.now()
+				for p, loc := range zones {
+					e.syncIn(loc, []int64{p}, 0, 63)
+				}
+				for p, loc := range zones {
+					want := expectedDates(e.sim, p, now, loc)
+					otherZone := zones[14]
+					if p == 14 {
+						otherZone = zones[15]
+					}
+					if other := expectedDates(e.sim, p, now, otherZone); reflect.DeepEqual(want, other) {
+						t.Fatalf("product %d has the same dates in both zones: the test proves nothing", p)
+					}
+					for range 2 { // with the cache on, the second is a hit
+						var got api.DatesResponse
+						e.get(fmt.Sprintf("/api/v1/experience/%d/dates", p)).decode(t, &got)
+						if !reflect.DeepEqual(got.Dates, want) {
+							t.Fatalf("dates of product %d synced in %s:\n got: %+v\nwant: %+v", p, loc, got.Dates, want)
+						}
+					}
+				}
+				first, last := expectedDates(e.sim, 14, now, kiritimati), expectedDates(e.sim, 15, now, time.UTC)
+				if first[0].Date != "2026-12-01" || last[len(last)-1].Date != "2027-01-24" {
+					t.Errorf("product 14 starts on %s and 15 ends on %s, want 2026-12-01 and 2027-01-24", first[0].Date, last[len(last)-1].Date)
+				}
+			})
+		}
+	}
+}
+
+// TestDatesFollowAZoneChange: a cached dates answer is dropped when the
+// product's recorded zone changes, without any new snapshot.
+func TestDatesFollowAZoneChange(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, options{})
+	e.clock.set(start.Add(4 * time.Hour))
+	now := e.clock.now()
+	e.sync([]int64{14}, 0, 63)
+	const path = "/api/v1/experience/14/dates"
+	eventually(t, 20*time.Second, func() error {
+		e.get(path)
+		hits := e.metric("slotsync_api_cache_hits_total")
+		e.get(path)
+		if e.metric("slotsync_api_cache_hits_total") != hits+1 {
+			return errors.New("the dates answer is not cached yet")
+		}
+		return nil
+	})
+	kiritimati, err := time.LoadLocation("Pacific/Kiritimati")
+	if err != nil {
+		t.Fatalf("time zone data: %v", err)
+	}
+	want := expectedDates(e.sim, 14, now, kiritimati)
+	if reflect.DeepEqual(want, expectedDates(e.sim, 14, now, time.UTC)) {
+		t.Fatal("the same dates in both zones: the test proves nothing")
+	}
+	if err := e.db.RecordTimeZone(context.Background(), []int64{14}, kiritimati.String()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		var got api.DatesResponse
+		e.get(path).decode(t, &got)
+		if !reflect.DeepEqual(got.Dates, want) {
+			return fmt.Errorf("dates still counted in UTC:\n got: %+v\nwant: %+v", got.Dates, want)
+		}
+		return nil
+	})
 }
 
 func TestEmptyAndUnknown(t *testing.T) {
@@ -252,7 +347,7 @@ func TestCacheInvalidatedBySnapshot(t *testing.T) {
 		}
 		var dates api.DatesResponse
 		e.get(datesPath).decode(t, &dates)
-		if want := expectedDates(e.sim, 14, now); !reflect.DeepEqual(dates.Dates, want) {
+		if want := expectedDates(e.sim, 14, now, nil); !reflect.DeepEqual(dates.Dates, want) {
 			return fmt.Errorf("dates still answer the old snapshots:\n got %+v\nwant %+v", dates.Dates, want)
 		}
 		return nil

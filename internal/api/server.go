@@ -13,6 +13,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -65,7 +66,8 @@ type Config struct {
 	// ?schedule=name picks another one in its namespace.
 	Schedule types.NamespacedName
 	// Location is the time zone whose calendar says what today is for the dates
-	// route; nil means UTC.
+	// route of a product whose sync recorded none (store.RecordTimeZone); nil
+	// means UTC.
 	Location *time.Location
 	// CacheSize is how many answers the read cache holds; 0 disables it.
 	CacheSize int
@@ -84,6 +86,7 @@ type Server struct {
 	reviews        kubernetes.Interface
 	schedule       types.NamespacedName
 	loc            *time.Location
+	zones          sync.Map // IANA name -> *time.Location, loaded once
 	requestTimeout time.Duration
 	queryTimeout   time.Duration
 	now            func() time.Time

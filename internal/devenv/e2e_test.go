@@ -250,8 +250,8 @@ func (e *e2e) compareWithPartner() {
 			for _, want := range e.truthAt(product, date, *slots.SyncedAt) {
 				if reflect.DeepEqual(nonNil(want), nonNil(slots.Slots)) {
 					match = true
-					if d, ok := offered[date.Format(time.DateOnly)]; ok != (cheapest(want) != "") || (ok && d.Price.FinalPrice != cheapest(want)) {
-						e.t.Errorf("dates answer for %d on %s is %+v, lowest available price in its slots is %q", product, date.Format(time.DateOnly), d, cheapest(want))
+					if d, ok := offered[date.Format(time.DateOnly)]; ok != (quoted(want) != "") || (ok && d.Price.FinalPrice != quoted(want)) {
+						e.t.Errorf("dates answer for %d on %s is %+v, the price to quote from its slots is %q", product, date.Format(time.DateOnly), d, quoted(want))
 					}
 				}
 			}
@@ -269,19 +269,27 @@ func nonNil(s []partner.Slot) []partner.Slot {
 	return s
 }
 
-// cheapest is the lowest final price among passenger types with places left.
-func cheapest(slots []partner.Slot) partner.Decimal {
+// quoted is the price the dates route quotes for a day of slots: the lowest
+// final price among passenger types with places left in slots with places
+// left, of the primary type, else of an adult-like one, else of any.
+func quoted(slots []partner.Slot) partner.Decimal {
 	var best partner.Decimal
-	var bestCents float64 = -1
+	bestTier, bestCents := 3, -1.0
 	for _, s := range slots {
 		if s.Remaining <= 0 {
 			continue
 		}
 		for _, p := range s.PaxAvailability {
+			tier := 2
+			if p.IsPrimary {
+				tier = 0
+			} else if strings.Contains(strings.ToLower(p.Type+" "+p.Name), "adult") {
+				tier = 1
+			}
 			var v float64 // comparison only; the answer is compared as text
 			fmt.Sscan(string(p.Price.FinalPrice), &v)
-			if p.Remaining > 0 && (bestCents < 0 || v < bestCents) {
-				best, bestCents = p.Price.FinalPrice, v
+			if p.Remaining > 0 && (tier < bestTier || tier == bestTier && v < bestCents) {
+				best, bestTier, bestCents = p.Price.FinalPrice, tier, v
 			}
 		}
 	}

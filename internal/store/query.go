@@ -10,36 +10,48 @@ import (
 	"github.com/slotsync/slotsync/internal/partner"
 )
 
-// DatePrice is a date with places on offer and the lowest price among them.
+// DatePrice is a date with places on offer and its price in one currency.
 type DatePrice struct {
 	// Date is the calendar date, "YYYY-MM-DD".
 	Date string
-	// FinalPrice is the lowest final price of any passenger type with places
-	// left in any slot with places left that day; OriginalPrice and
-	// CurrencyCode belong to the same offer. Amounts are the partner's text.
+	// FinalPrice is the lowest final price, in CurrencyCode, of the passenger
+	// type a shop quotes (see AvailableDates) among those with places left in
+	// slots with places left that day; OriginalPrice and PaxType belong to the
+	// same offer. Amounts are the partner's text.
 	FinalPrice    partner.Decimal
 	OriginalPrice partner.Decimal
 	CurrencyCode  string
+	PaxType       string
 }
 
-// availableDates reads slot_pax_available_price_idx in (date, final_price)
-// order, so DISTINCT ON keeps the cheapest offer of each date without a sort.
-// The rest of ORDER BY only breaks ties, so equal prices always pick the same row.
+// availableDates keeps, per date and currency, the best offer by DISTINCT ON:
+// the tier first (0 primary, 1 adult-like, 2 any other type), then the lowest
+// final price. The rest of ORDER BY only breaks ties, so equal prices always
+// pick the same row. Currencies are never compared with each other: each has
+// its own row.
 const availableDates = `
-SELECT DISTINCT ON (p.date)
-       to_char(p.date, 'YYYY-MM-DD'), p.final_price::text, p.original_price::text, p.currency_code
+SELECT DISTINCT ON (p.date, p.currency_code)
+       to_char(p.date, 'YYYY-MM-DD'), p.final_price::text, p.original_price::text, p.currency_code, p.pax_type
 FROM slot_pax p
 JOIN slots s USING (product_id, date, provider_slot_id)
 WHERE p.product_id = $1 AND p.date BETWEEN $2 AND $3
   AND p.remaining > 0 AND s.remaining > 0
-ORDER BY p.date, p.final_price, p.original_price,
-         p.provider_slot_id COLLATE "C", p.pax_type COLLATE "C"`
+ORDER BY p.date, p.currency_code,
+         CASE WHEN p.is_primary THEN 0
+              WHEN p.pax_type ILIKE '%adult%' OR p.name ILIKE '%adult%' THEN 1
+              ELSE 2 END,
+         p.final_price, p.original_price, p.provider_slot_id COLLATE "C", p.pax_type COLLATE "C"`
 
 // AvailableDates returns, in date order, the dates from from through to (both
 // inclusive, calendar dates in their own location) on which productID has a slot
 // with places left and a passenger type with places left in it, each with the
-// lowest final price on offer. ErrNotFound means the product was never synced
-// on any date; a known product without availability has no dates.
+// price a shop quotes for it: the lowest final price of the primary passenger
+// type (the partner's isPrimary); where no primary type has places left, of the
+// adult-like types (type or name containing "adult", in any case); else of any
+// type. A date with offers in several currencies has one DatePrice per
+// currency, in currency code order: prices in different currencies are never
+// compared. ErrNotFound means the product was never synced on any date; a known
+// product without availability has no dates.
 func (s *Store) AvailableDates(ctx context.Context, productID int64, from, to time.Time) ([]DatePrice, error) {
 	dates, err := s.availableDates(ctx, productID, dateText(from), dateText(to))
 	if err != nil {
@@ -71,7 +83,7 @@ func (s *Store) availableDates(ctx context.Context, productID int64, from, to st
 	dates, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DatePrice, error) {
 		var d DatePrice
 		var final, original string
-		err := row.Scan(&d.Date, &final, &original, &d.CurrencyCode)
+		err := row.Scan(&d.Date, &final, &original, &d.CurrencyCode, &d.PaxType)
 		d.FinalPrice, d.OriginalPrice = partner.Decimal(final), partner.Decimal(original)
 		return d, err
 	})

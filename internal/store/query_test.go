@@ -32,7 +32,7 @@ func TestAvailableDates(t *testing.T) {
 	}
 
 	answers := map[int][]partner.Slot{
-		// The cheapest offer, the infant's, has no places left; the next is the child's.
+		// The primary type's price, not the child's lower one.
 		0: {slot("a", "09:00", 4,
 			pax("ADULT", 4, "30.00", "30.00", ""),
 			pax("CHILD", 4, "18.50", "20.00", "1.50"),
@@ -68,10 +68,10 @@ func TestAvailableDates(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []store.DatePrice{
-		{Date: "2026-12-01", FinalPrice: "18.50", OriginalPrice: "20.00", CurrencyCode: "EUR"},
-		{Date: "2026-12-02", FinalPrice: "12.50", OriginalPrice: "12.50", CurrencyCode: "EUR"},
-		{Date: "2026-12-05", FinalPrice: "9.90", OriginalPrice: "11.00", CurrencyCode: "EUR"},
-		{Date: "2026-12-06", FinalPrice: "7.00", OriginalPrice: "8.00", CurrencyCode: "EUR"},
+		{Date: "2026-12-01", FinalPrice: "30.00", OriginalPrice: "30.00", CurrencyCode: "EUR", PaxType: "ADULT"},
+		{Date: "2026-12-02", FinalPrice: "12.50", OriginalPrice: "12.50", CurrencyCode: "EUR", PaxType: "ADULT"},
+		{Date: "2026-12-05", FinalPrice: "9.90", OriginalPrice: "11.00", CurrencyCode: "EUR", PaxType: "ADULT"},
+		{Date: "2026-12-06", FinalPrice: "7.00", OriginalPrice: "8.00", CurrencyCode: "EUR", PaxType: "ADULT"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("AvailableDates =\n%+v\nwant\n%+v", got, want)
@@ -86,6 +86,85 @@ func TestAvailableDates(t *testing.T) {
 	got, err = s.AvailableDates(ctx, product, d(2), d(3))
 	if err != nil || got == nil || len(got) != 0 {
 		t.Errorf("AvailableDates without availability = %#v, %v; want an empty list", got, err)
+	}
+}
+
+// TestAvailableDatesQuoteWhatAShopQuotes: a date's price is the primary
+// passenger type's (the partner's isPrimary, whatever its name); without one
+// with places left, the lowest adult-like type's (type or name containing
+// "adult"); else the lowest of any type, named by PaxType. Each currency of a
+// date has its own price: amounts in different currencies are never compared.
+func TestAvailableDatesQuoteWhatAShopQuotes(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	s, _ := newStore(t)
+	d := func(n int) time.Time { return day.AddDate(0, 0, n) }
+	with := func(p partner.PaxAvailability, f func(*partner.PaxAvailability)) partner.PaxAvailability {
+		f(&p)
+		return p
+	}
+	primary := func(p *partner.PaxAvailability) { p.IsPrimary = true }
+	notPrimary := func(p *partner.PaxAvailability) { p.IsPrimary = false }
+	usd := func(sl partner.Slot) partner.Slot {
+		sl.CurrencyCode = "USD"
+		for i := range sl.PaxAvailability {
+			sl.PaxAvailability[i].Price.CurrencyCode = "USD"
+		}
+		return sl
+	}
+
+	answers := map[int][]partner.Slot{
+		// An infant's price beside an adult's, in another slot: the adult's.
+		0: {slot("a", "09:00", 4, pax("ADULT", 4, "62.70", "62.70", "")),
+			slot("b", "10:00", 4, pax("ADULT", 0, "50.00", "50.00", ""), pax("INFANT", 2, "6.30", "6.30", ""))},
+		// The flag decides, not the name.
+		1: {slot("a", "09:00", 4,
+			with(pax("STANDARD", 4, "50.00", "50.00", ""), primary),
+			pax("CHILD", 4, "20.00", "20.00", ""))},
+		// No primary type with places left: the lowest adult-like one, by type...
+		2: {slot("a", "09:00", 4,
+			pax("ADULT", 0, "40.00", "40.00", ""),
+			pax("YOUNG_ADULT", 4, "35.00", "35.00", ""),
+			pax("SENIOR_ADULT", 4, "32.00", "32.00", ""),
+			pax("CHILD", 4, "20.00", "20.00", ""))},
+		// ... or by name.
+		3: {slot("a", "09:00", 4,
+			with(pax("P1", 4, "44.00", "44.00", ""), func(p *partner.PaxAvailability) { p.Name = "Adults (EU)" }),
+			pax("P2", 4, "11.00", "11.00", ""))},
+		// Neither: the lowest of any type, and the answer says which.
+		4: {slot("a", "09:00", 4,
+			pax("ADULT", 0, "40.00", "40.00", ""),
+			pax("CHILD", 4, "20.00", "20.00", ""),
+			pax("INFANT", 1, "4.00", "4.00", ""))},
+		// Two currencies: one price each, never the lower number across them.
+		5: {slot("a", "09:00", 4, pax("ADULT", 4, "40.00", "40.00", "")),
+			usd(slot("b", "10:00", 4, pax("ADULT", 4, "35.00", "35.00", ""), pax("CHILD", 4, "9.00", "9.00", "")))},
+		// A primary type in one currency does not decide for the other.
+		6: {slot("a", "09:00", 4, pax("ADULT", 4, "40.00", "40.00", "")),
+			usd(slot("b", "10:00", 4, with(pax("ADULT", 4, "38.00", "38.00", ""), notPrimary), pax("CHILD", 4, "9.00", "9.00", "")))},
+	}
+	for n, a := range answers {
+		if _, err := s.WriteSnapshot(ctx, product, d(n), on(d(n), a), instant(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.AvailableDates(ctx, product, d(0), d(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.DatePrice{
+		{Date: "2026-12-01", FinalPrice: "62.70", OriginalPrice: "62.70", CurrencyCode: "EUR", PaxType: "ADULT"},
+		{Date: "2026-12-02", FinalPrice: "50.00", OriginalPrice: "50.00", CurrencyCode: "EUR", PaxType: "STANDARD"},
+		{Date: "2026-12-03", FinalPrice: "32.00", OriginalPrice: "32.00", CurrencyCode: "EUR", PaxType: "SENIOR_ADULT"},
+		{Date: "2026-12-04", FinalPrice: "44.00", OriginalPrice: "44.00", CurrencyCode: "EUR", PaxType: "P1"},
+		{Date: "2026-12-05", FinalPrice: "4.00", OriginalPrice: "4.00", CurrencyCode: "EUR", PaxType: "INFANT"},
+		{Date: "2026-12-06", FinalPrice: "40.00", OriginalPrice: "40.00", CurrencyCode: "EUR", PaxType: "ADULT"},
+		{Date: "2026-12-06", FinalPrice: "35.00", OriginalPrice: "35.00", CurrencyCode: "USD", PaxType: "ADULT"},
+		{Date: "2026-12-07", FinalPrice: "40.00", OriginalPrice: "40.00", CurrencyCode: "EUR", PaxType: "ADULT"},
+		{Date: "2026-12-07", FinalPrice: "38.00", OriginalPrice: "38.00", CurrencyCode: "USD", PaxType: "ADULT"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AvailableDates =\n%+v\nwant\n%+v", got, want)
 	}
 }
 

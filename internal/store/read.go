@@ -59,7 +59,7 @@ ORDER BY s.start_time COLLATE "C", s.provider_slot_id COLLATE "C", p.pax_type CO
 // compact, keys in the order of the API's types, syncedAt in RFC 3339 UTC with
 // trailing zeros of the fraction left out, and slots in the order ReadSnapshot
 // gives (start time, then providerSlotId, pax by type, each in byte order), pax
-// min and max left out when zero. It returns no row when the product was never
+// min and max always written, 0 included. It returns no row when the product was never
 // synced on any date. Strings are escaped by to_json, which writes them as
 // encoding/json does except for '<', '>', '&', U+2028 and U+2029, which it
 // leaves as they are (see ReadSlotsDocument). It is exported so the read
@@ -77,13 +77,13 @@ SELECT concat('{"productId":', $1::bigint, ',"date":"', to_char($2::date, 'YYYY-
    FROM slots s
    LEFT JOIN (SELECT p.provider_slot_id,
                 string_agg('{"type":' || to_json(p.pax_type)::text || ',"name":' || to_json(p.name)::text
-                    || ',"description":' || to_json(p.description)::text || ',"remaining":' || p.remaining::text
+                    || ',"description":' || to_json(p.description)::text
+                    || ',"min":' || coalesce(p.min_count, 0)::text || ',"max":' || coalesce(p.max_count, 0)::text
+                    || ',"remaining":' || p.remaining::text
                     || ',"isPrimary":' || CASE WHEN p.is_primary THEN 'true' ELSE 'false' END
                     || ',"price":{"discount":' || coalesce(p.discount::text, 'null')
                     || ',"finalPrice":' || p.final_price::text || ',"originalPrice":' || p.original_price::text
-                    || ',"currencyCode":' || to_json(p.currency_code)::text || '}'
-                    || CASE WHEN p.min_count <> 0 THEN ',"min":' || p.min_count::text ELSE '' END
-                    || CASE WHEN p.max_count <> 0 THEN ',"max":' || p.max_count::text ELSE '' END || '}',
+                    || ',"currencyCode":' || to_json(p.currency_code)::text || '}}',
                   ',' ORDER BY p.pax_type COLLATE "C") AS pax
               FROM slot_pax p WHERE p.product_id = $1 AND p.date = $2
               GROUP BY p.provider_slot_id) AS x USING (provider_slot_id)

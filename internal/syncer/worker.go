@@ -32,6 +32,12 @@ type SnapshotWriter interface {
 	SyncedByRun(ctx context.Context, productID int64, dates []time.Time, runID string) (map[string]bool, error)
 }
 
+// TimeZoneRecorder records the time zone whose calendar a run counts its days
+// in, so the API counts "today" of those products alike; store.Store is one.
+type TimeZoneRecorder interface {
+	RecordTimeZone(ctx context.Context, products []int64, timeZone string) error
+}
+
 // Config is one worker's share of a run.
 type Config struct {
 	Products   []int64
@@ -111,6 +117,13 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 			sum.Reason = inventoryv1alpha1.ReasonDeadlineExceeded
 		}
 		return sum, err
+	}
+	if r, ok := w.Writer.(TimeZoneRecorder); ok {
+		// Without it the API judges today by its own --timezone: worth a log,
+		// not a failed pair.
+		if err := r.RecordTimeZone(ctx, cfg.Products, loc.String()); err != nil {
+			log.Error(err, "time zone not recorded", "timeZone", loc.String())
+		}
 	}
 
 	// Answers are written in the background, many to a transaction when they come

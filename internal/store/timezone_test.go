@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+// TestRecordTimeZone: a product never recorded has no zone, the latest record
+// wins, and a record that changes a product's zone notifies the product as a
+// snapshot does (API caches drop its dates answer); one that changes nothing
+// notifies nothing.
+func TestRecordTimeZone(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	s, url := newStore(t)
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(context.Background())
+	if _, err := listener.Exec(ctx, "LISTEN "+store.SnapshotChannel); err != nil {
+		t.Fatal(err)
+	}
+	// next returns the product of the next notification; its date is moot.
+	next := func() string {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		n, err := listener.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		product, date, _ := strings.Cut(n.Payload, ":")
+		if _, err := time.Parse(time.DateOnly, date); err != nil {
+			t.Errorf("notification %q: want <productID>:<YYYY-MM-DD>", n.Payload)
+		}
+		return product
+	}
+	zoneOf := func(p int64) string {
+		t.Helper()
+		tz, err := s.ProductTimeZone(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tz
+	}
+
+	if tz := zoneOf(14); tz != "" {
+		t.Errorf("a product never recorded has zone %q", tz)
+	}
+	if err := s.RecordTimeZone(ctx, []int64{14, 15, 14}, "Europe/Berlin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{next(), next()}; !slices.Contains(got, "14") || !slices.Contains(got, "15") {
+		t.Errorf("notified %v, want 14 and 15", got)
+	}
+	if err := s.RecordTimeZone(ctx, []int64{14, 15}, "Europe/Berlin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordTimeZone(ctx, []int64{15}, "Pacific/Kiritimati"); err != nil {
+		t.Fatal(err)
+	}
+	// The unchanged record sent nothing: the next notification is the change's.
+	if got := next(); got != "15" {
+		t.Errorf("notified %s, want 15 (the unchanged record notifies nothing)", got)
+	}
+	if z14, z15 := zoneOf(14), zoneOf(15); z14 != "Europe/Berlin" || z15 != "Pacific/Kiritimati" {
+		t.Errorf("zones %q and %q, want Europe/Berlin and Pacific/Kiritimati", z14, z15)
+	}
+}
