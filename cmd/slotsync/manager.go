@@ -6,15 +6,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/kubescheme"
 )
 
 func newManagerCmd() *cobra.Command {
@@ -42,11 +40,8 @@ by default so that two replicas never both create Jobs.`,
 			if workerImage == "" {
 				return fmt.Errorf("--worker-image (or SLOTSYNC_WORKER_IMAGE) is required: the image Jobs run when a schedule sets none")
 			}
-			scheme := runtime.NewScheme()
-			if err := clientgoscheme.AddToScheme(scheme); err != nil {
-				return err
-			}
-			if err := inventoryv1alpha1.AddToScheme(scheme); err != nil {
+			scheme, err := kubescheme.New()
+			if err != nil {
 				return err
 			}
 			cfg, err := ctrl.GetConfig()
