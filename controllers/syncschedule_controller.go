@@ -278,8 +278,8 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 			failed[window] = append(failed[window], j)
 		}
 	}
-	beyond := func(list []*batchv1.Job, limit *int32, fallback int32) []*batchv1.Job {
-		n := int(max(0, derefInt32(limit, fallback)))
+	beyond := func(list []*batchv1.Job, limit int32) []*batchv1.Job {
+		n := int(max(0, limit))
 		if len(list) <= n {
 			return nil
 		}
@@ -288,10 +288,10 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 	}
 	var prune []*batchv1.Job
 	for _, list := range ok {
-		prune = append(prune, beyond(list, ss.Spec.SuccessfulJobsHistoryLimit, 3)...)
+		prune = append(prune, beyond(list, ss.SuccessfulJobsHistoryLimit())...)
 	}
 	for _, list := range failed {
-		prune = append(prune, beyond(list, ss.Spec.FailedJobsHistoryLimit, 1)...)
+		prune = append(prune, beyond(list, ss.FailedJobsHistoryLimit())...)
 	}
 	for _, j := range prune {
 		if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
@@ -299,13 +299,6 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 		}
 	}
 	return nil
-}
-
-func derefInt32(p *int32, def int32) int32 {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 // ownedJobs keeps the Jobs this schedule controls: a Job that merely carries our label

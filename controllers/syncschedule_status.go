@@ -193,7 +193,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 		}
 		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
 	}
-	budget := budgetPerMinute(ss)
+	budget := ss.BudgetPerMinute()
 	usable := usableBudget(ss.Bands(), budget)
 	total := own + others
 	ss.Status.DemandPerMinute = strconv.FormatFloat(total, 'f', 2, 64)
@@ -237,17 +237,4 @@ func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.Syn
 	if c, ok := changed(inventoryv1alpha1.ConditionReady); ok && c.Reason == inventoryv1alpha1.ReasonInvalidSpec {
 		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
 	}
-}
-
-// budgetPerMinute is the key's allowance per minute of the schedule's clock: with a
-// compressed rateLimitWindow the key allows requestsPerMinute per window.
-func budgetPerMinute(ss *inventoryv1alpha1.SyncSchedule) float64 {
-	rpm := float64(ss.Spec.Partner.RequestsPerMinute)
-	if rpm <= 0 {
-		rpm = 30
-	}
-	if w := ss.Spec.Partner.RateLimitWindow.Duration; w > 0 {
-		return rpm * float64(time.Minute) / float64(w)
-	}
-	return rpm
 }
