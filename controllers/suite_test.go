@@ -42,9 +42,15 @@ type harness struct {
 // tests can run their own clocks side by side.
 func start(t *testing.T, now time.Time) *harness {
 	t.Helper()
+	return startAdjusted(t, now, nil)
+}
+
+// startAdjusted is start with the manager's options changed by adjust.
+func startAdjusted(t *testing.T, now time.Time, adjust func(*ctrl.Options)) *harness {
+	t.Helper()
 	env := kubetest.Start(t)
 	h := &harness{env: env, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: env.Namespace(t)}
-	h.startManager(t)
+	managertest.Start(t, h.env, h.managerOptions("slotsync-test", adjust))
 	return h
 }
 

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -50,7 +51,7 @@ type SyncScheduleReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one schedule's Jobs in line with its spec and the clock.
-func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	logger := log.FromContext(ctx)
 	var ss inventoryv1alpha1.SyncSchedule
 	if err := r.Get(ctx, req.NamespacedName, &ss); err != nil {
@@ -63,6 +64,23 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	reconcileTotal.Inc()
 	orig := ss.DeepCopy()
 	now := r.Clock.Now()
+
+	// One status patch on every way out, so that a failure shows in the conditions
+	// and events, not only in the log; the error still goes back to
+	// controller-runtime, which retries with backoff.
+	defer func() {
+		// A conflict only means a read was stale: the retry sees the fresh object.
+		if retErr != nil && !apierrors.IsConflict(retErr) {
+			markFailed(&ss, retErr)
+		}
+		r.emitTransitions(orig, &ss)
+		if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
+			retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", req, err))
+		}
+		if retErr == nil && result.RequeueAfter > 0 {
+			logger.V(1).Info("waiting for the next run", "after", result.RequeueAfter.String())
+		}
+	}()
 
 	var jobList batchv1.JobList
 	if err := r.List(ctx, &jobList, client.InNamespace(ss.Namespace),
@@ -81,16 +99,6 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	if err := r.observe(ctx, &ss, st); err != nil {
 		return ctrl.Result{}, err
-	}
-	r.emitTransitions(orig, &ss)
-	if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("patch status of %s: %w", req, err)
-	}
-	if requeue > 0 {
-		logger.V(1).Info("waiting for the next run", "after", requeue.String())
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
@@ -176,7 +184,7 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 		}
 		if ss.Spec.ConcurrencyPolicy == inventoryv1alpha1.ReplaceConcurrent {
 			if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
-				return nil, fmt.Errorf("replace Job %s: %w", j.Name, err)
+				return nil, withReason(inventoryv1alpha1.ReasonJobDeleteFailed, fmt.Errorf("replace Job %s: %w", j.Name, err))
 			}
 			r.Recorder.Eventf(ss, j, corev1.EventTypeNormal, "JobReplaced", "Replace", "Job %s replaced by the run due at %s", j.Name, scheduled.Format(time.RFC3339))
 			st.replaced = append(st.replaced, j.Name)
@@ -189,21 +197,21 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 	}
 	job := buildJob(ss, jobSpecInput{Band: band, Scheduled: scheduled, Name: name, Request: request, DefaultImage: r.WorkerImage})
 	if err := controllerutil.SetControllerReference(ss, job, r.Scheme); err != nil {
-		return nil, fmt.Errorf("own Job %s: %w", name, err)
+		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("own Job %s: %w", name, err))
 	}
 	if err := r.Create(ctx, job); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			// An earlier attempt (or another controller) created it: adopt, never duplicate.
 			existing := &batchv1.Job{}
 			if err := r.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
-				return nil, fmt.Errorf("adopt Job %s: %w", name, err)
+				return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("adopt Job %s: %w", name, err))
 			}
 			if !metav1.IsControlledBy(existing, ss) {
-				return nil, fmt.Errorf("create Job %s: the name is taken by a Job this schedule does not own", name)
+				return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("create Job %s: the name is taken by a Job this schedule does not own", name))
 			}
 			return existing, nil
 		}
-		return nil, fmt.Errorf("create Job %s: %w", name, err)
+		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("create Job %s: %w", name, err))
 	}
 	jobsCreated.WithLabelValues(runKind(request)).Inc()
 	logger.Info("created Job", "job", name, "window", band.Window, "scheduledAt", scheduled)
@@ -256,7 +264,7 @@ func (r *SyncScheduleReconciler) setSuspended(ctx context.Context, jobs []*batch
 		patch := client.MergeFrom(j.DeepCopy())
 		j.Spec.Suspend = &paused
 		if err := r.Patch(ctx, j, patch); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("set suspend=%t on Job %s: %w", paused, j.Name, err)
+			return withReason(inventoryv1alpha1.ReasonJobSuspendFailed, fmt.Errorf("set suspend=%t on Job %s: %w", paused, j.Name, err))
 		}
 	}
 	return nil
@@ -295,7 +303,7 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 	}
 	for _, j := range prune {
 		if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("prune Job %s: %w", j.Name, err)
+			return withReason(inventoryv1alpha1.ReasonJobDeleteFailed, fmt.Errorf("prune Job %s: %w", j.Name, err))
 		}
 	}
 	return nil

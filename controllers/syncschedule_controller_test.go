@@ -3,22 +3,27 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
@@ -456,4 +461,61 @@ func TestEventsAndMetrics(t *testing.T) {
 			t.Errorf("metric %s missing for this schedule", name)
 		}
 	}
+}
+
+// A Job the API server refuses shows in status and events, not only in the log,
+// and the schedule recovers once Jobs can be created again.
+func TestRefusedJobIsACondition(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	h := startAdjusted(t, t0, func(o *ctrl.Options) {
+		o.NewClient = func(cfg *rest.Config, opts client.Options) (client.Client, error) {
+			c, err := client.NewWithWatch(cfg, opts)
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(c, interceptor.Funcs{
+				Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+					if _, isJob := obj.(*batchv1.Job); isJob && refuse.Load() {
+						// What the quota admission plugin answers in a namespace out of Jobs.
+						return apierrors.NewForbidden(batchv1.Resource("jobs"), obj.GetName(),
+							errors.New("exceeded quota: jobs, requested: count/jobs.batch=1, used: count/jobs.batch=0, limited: count/jobs.batch=0"))
+					}
+					return c.Create(ctx, obj, opts...)
+				},
+			}), nil
+		}
+	})
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
+	})
+
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobCreateFailed)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); !strings.Contains(c.Message, "exceeded quota") {
+		t.Errorf("Ready message %q does not say why the Job was refused", c.Message)
+	}
+	if c := findCondition(ss, inventoryv1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != inventoryv1alpha1.ReasonJobCreateFailed {
+		t.Errorf("Degraded is %+v, want True/%s", c, inventoryv1alpha1.ReasonJobCreateFailed)
+	}
+	if ss.Status.ObservedGeneration == ss.Generation {
+		t.Errorf("observedGeneration %d recorded though the generation was not handled", ss.Status.ObservedGeneration)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		var list eventsv1.EventList
+		if err := h.c.List(context.Background(), &list, client.InNamespace(h.ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == "sample" && e.Type == corev1.EventTypeWarning && e.Reason == inventoryv1alpha1.ReasonJobCreateFailed {
+				return nil
+			}
+		}
+		return errorf("no %s warning event on the schedule", inventoryv1alpha1.ReasonJobCreateFailed)
+	})
+
+	refuse.Store(false)
+	h.advance(t, "sample", time.Second)
+	h.waitJobs(t, "sample", 1, nil)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobsSucceeded)
 }

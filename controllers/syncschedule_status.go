@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -237,4 +238,33 @@ func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.Syn
 	if c, ok := changed(inventoryv1alpha1.ConditionReady); ok && c.Reason == inventoryv1alpha1.ReasonInvalidSpec {
 		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
 	}
+}
+
+// failure is an error with the condition reason that reports it in status.
+type failure struct {
+	reason string
+	err    error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+// withReason tags err with the condition reason that reports it.
+func withReason(reason string, err error) error {
+	return &failure{reason: reason, err: err}
+}
+
+// markFailed reports an error that ends a reconcile: Degraded and Ready say what
+// failed until a reconcile goes through and observe derives them again. The
+// generation is left unhandled.
+func markFailed(ss *inventoryv1alpha1.SyncSchedule, err error) {
+	reason := inventoryv1alpha1.ReasonReconcileFailed
+	if f := (*failure)(nil); errors.As(err, &f) {
+		reason = f.reason
+	}
+	msg := err.Error() + "; retrying"
+	apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: inventoryv1alpha1.ConditionDegraded,
+		Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
+	apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: inventoryv1alpha1.ConditionReady,
+		Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
 }
