@@ -36,6 +36,8 @@ type harness struct {
 	clock *clocktesting.FakeClock
 	ns    string
 	pokes atomic.Int64
+	// mgr is the manager start runs.
+	mgr *managertest.Manager
 }
 
 // start runs a manager of the test's own, watching only the test's namespace, so
@@ -50,7 +52,7 @@ func startAdjusted(t *testing.T, now time.Time, adjust func(*ctrl.Options)) *har
 	t.Helper()
 	env := kubetest.Start(t)
 	h := &harness{env: env, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: env.Namespace(t)}
-	managertest.Start(t, h.env, h.managerOptions("slotsync-test", adjust))
+	h.mgr = managertest.Start(t, h.env, h.managerOptions("slotsync-test", adjust))
 	return h
 }
 

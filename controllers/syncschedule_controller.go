@@ -350,6 +350,15 @@ func specProblem(ss *inventoryv1alpha1.SyncSchedule) string {
 // SetupWithManager registers the reconciler: it wakes on spec changes, manual-run
 // annotations and Job changes, never on its own status writes.
 func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &inventoryv1alpha1.SyncSchedule{}, partnerKeyIndex,
+		func(o client.Object) []string {
+			if ss, ok := o.(*inventoryv1alpha1.SyncSchedule); ok {
+				return []string{partnerKeyOf(ss)}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("index SyncSchedules by partner key: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&inventoryv1alpha1.SyncSchedule{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -409,23 +418,28 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 }
 
 // schedulesOnKey lists the schedules of the namespace that use the same partner key
-// (Secret and key) as ss, ss included. Filtering here rather than by a field index
-// keeps it right with any client, cached or not. The schedules returned share their
-// maps and slices with the cache: callers must not modify them.
+// as ss, ss included, by the partnerKeyIndex of the manager's cache: the client must
+// read SyncSchedules through that cache (the API server knows no such field). The
+// schedules returned share their maps and slices with the cache: callers must not
+// modify them.
 func (r *SyncScheduleReconciler) schedulesOnKey(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) ([]inventoryv1alpha1.SyncSchedule, error) {
 	var list inventoryv1alpha1.SyncScheduleList
 	// Every caller only reads the list: from the cache it shares the cached objects
-	// instead of deep-copying every schedule of the namespace on each reconcile,
-	// which made the allocations grow with the square of the schedules. An uncached
-	// client ignores the option.
-	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	// instead of deep-copying every schedule on the key on each reconcile, which
+	// made the allocations grow with the square of the schedules.
+	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace),
+		client.MatchingFields{partnerKeyIndex: partnerKeyOf(ss)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	key := partnerKeyOf(ss)
-	return slices.DeleteFunc(list.Items, func(s inventoryv1alpha1.SyncSchedule) bool { return partnerKeyOf(&s) != key }), nil
+	return list.Items, nil
 }
 
-// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding it.
+// partnerKeyIndex is the cache index of SyncSchedules by partnerKeyOf.
+const partnerKeyIndex = "spec.partner.apiKeySecretRef"
+
+// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding
+// it. Schedules with the same value share one budget; the field index and the
+// budget's messages both use it.
 func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
 	ref := ss.Spec.Partner.APIKeySecretRef
 	return ref.Name + "/" + ref.Key

@@ -134,14 +134,20 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 	first := h.waitJobs(t, "sample", 3, nil)
 
 	// Two more reconcilers, as a restarted or a second controller would be, reconcile
-	// the same schedule at once with uncached clients.
+	// the same schedule at once with clients that read Jobs uncached. Schedules come
+	// from the manager's cache, which holds the partner-key index.
+	c, err := client.New(h.env.Config, client.Options{Scheme: h.env.Scheme, Cache: &client.CacheOptions{
+		Reader: h.mgr.GetCache(), DisableFor: []client.Object{&batchv1.Job{}, &corev1.Pod{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &controllers.SyncScheduleReconciler{Client: h.c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
+			r := &controllers.SyncScheduleReconciler{Client: c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
 				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage}
 			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: "sample"}})
 			if err != nil && !strings.Contains(err.Error(), "the object has been modified") {
@@ -397,6 +403,12 @@ func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h.schedule(t, "small", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = []int64{1000} })
 	h.waitCondition(t, "small", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+	// Another key of the same Secret has a budget of its own.
+	h.schedule(t, "other", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Products = []int64{1000}
+		ss.Spec.Partner.APIKeySecretRef.Key = "otherKey"
+	})
+	h.waitCondition(t, "other", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
 }
 
 func TestInvalidTimezoneIsACondition(t *testing.T) {
