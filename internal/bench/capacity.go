@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -624,20 +623,17 @@ func budgetFlip(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer api.stop()
-	mgr, err := ctrl.NewManager(api.cfg, ctrl.Options{
-		Scheme:                 api.scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(),
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	mgr, err := controllers.NewManager(api.cfg, controllers.ManagerOptions{
+		Manager: ctrl.Options{
+			Scheme:                 api.scheme,
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		},
+		WorkerImage: "x", EventSource: "slotsync-bench", Concurrency: 2,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create manager: %w", err)
-	}
-	rec := &controllers.SyncScheduleReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Clock: clock.RealClock{},
-		Recorder: mgr.GetEventRecorder("slotsync-bench"), WorkerImage: "x"}
-	if err := rec.SetupWithManager(mgr, 2); err != nil {
-		return 0, err
 	}
 	mctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
