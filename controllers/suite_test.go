@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
 )
@@ -70,21 +71,7 @@ func (h *harness) managerOptions(source string, adjust func(*ctrl.Options)) mana
 // schedule is a valid schedule; the rest comes from the schema's defaults.
 func (h *harness) schedule(t *testing.T, name string, mutate ...func(*inventoryv1alpha1.SyncSchedule)) *inventoryv1alpha1.SyncSchedule {
 	t.Helper()
-	ss := &inventoryv1alpha1.SyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
-		Spec: inventoryv1alpha1.SyncScheduleSpec{
-			Products: []int64{14, 15},
-			Shards:   2,
-			Partner: inventoryv1alpha1.PartnerSpec{
-				BaseURL:         "http://partner.example:8081",
-				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
-			},
-			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
-		},
-	}
-	for _, m := range mutate {
-		m(ss)
-	}
+	ss := fixture.SyncSchedule(name, h.ns, append([]func(*inventoryv1alpha1.SyncSchedule){fixture.WithShards(2)}, mutate...)...)
 	if err := h.c.Create(context.Background(), ss); err != nil {
 		t.Fatalf("create schedule: %v", err)
 	}

@@ -28,6 +28,7 @@ import (
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 )
 
@@ -167,9 +168,7 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 
 func TestMissedRunsAfterDowntimeRunOnce(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	first := h.waitJobs(t, "sample", 1, nil)
 	h.finish(t, &first[0], true, map[string]any{"pairsOK": 1})
 	// Two hours without a reconcile (a controller outage) miss eight runs: one runs.
@@ -238,9 +237,7 @@ func TestManualRunHandledOnce(t *testing.T) {
 
 func TestManualRunWaitsForForbiddenActiveJobs(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	first := h.waitJobs(t, "sample", 1, nil)
 	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
 		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "now"}
@@ -298,9 +295,7 @@ func TestStatusFromTerminationMessages(t *testing.T) {
 
 func TestMissingSecretIsReported(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	job := h.waitJobs(t, "sample", 1, nil)[0]
 	// Play the kubelet: the pod waits because the partner Secret does not exist.
 	pod := &corev1.Pod{
@@ -425,9 +420,7 @@ func TestInvalidTimezoneIsACondition(t *testing.T) {
 
 func TestEventsAndMetrics(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	job := h.waitJobs(t, "sample", 1, nil)[0]
 	h.finish(t, &job, true, map[string]any{"pairsOK": 1})
 	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, "")
@@ -498,9 +491,7 @@ func TestRefusedJobIsACondition(t *testing.T) {
 			}), nil
 		}
 	})
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 
 	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobCreateFailed)
 	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); !strings.Contains(c.Message, "exceeded quota") {

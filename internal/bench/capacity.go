@@ -22,6 +22,7 @@ import (
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/syncer"
@@ -658,18 +659,7 @@ func budgetFlip(ctx context.Context) (int, error) {
 				return false, fmt.Errorf("update schedule: %w", err)
 			}
 		case client.IgnoreNotFound(err) == nil:
-			ss = inventoryv1alpha1.SyncSchedule{
-				ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
-				Spec: inventoryv1alpha1.SyncScheduleSpec{
-					Products: productIDs(n),
-					Partner: inventoryv1alpha1.PartnerSpec{
-						BaseURL:           "http://partner.example:8081",
-						APIKeySecretRef:   inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
-						RequestsPerMinute: capacityLimit,
-					},
-					Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
-				},
-			}
+			ss = *fixture.SyncSchedule(key.Name, key.Namespace, fixture.WithProducts(productIDs(n)...), fixture.WithRequestsPerMinute(capacityLimit))
 			if err := api.c.Create(ctx, &ss); err != nil {
 				return false, fmt.Errorf("create schedule: %w", err)
 			}
