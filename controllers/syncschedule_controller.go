@@ -75,7 +75,7 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 		r.emitTransitions(orig, &ss)
 		if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
-			retErr = errors.Join(retErr, fmt.Errorf("patch status of %s: %w", req, err))
+			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("patch status of %s: %w", req, err))
 		}
 		if retErr == nil && result.RequeueAfter > 0 {
 			logger.V(1).Info("waiting for the next run", "after", result.RequeueAfter.String())
