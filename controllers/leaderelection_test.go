@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
 )
@@ -150,9 +151,7 @@ func TestLeaderElectionHandOverOnRollingUpdate(t *testing.T) {
 	h := bareHarness(t, t0)
 	old := h.startElecting(t, "old", true)
 	waitLeader(t, wait, old)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	first := h.waitJobs(t, "sample", 1, nil)[0]
 
 	next := h.startElecting(t, "new", true)
@@ -180,9 +179,7 @@ func TestLeaderElectionHandOverOnRollingUpdate(t *testing.T) {
 func TestManagerRestartMidRun(t *testing.T) {
 	h := bareHarness(t, t0)
 	mgr := h.startManager(t)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	job := h.waitJobs(t, "sample", 1, nil)[0]
 	mgr.Cancel()
 	h.finish(t, &job, true, map[string]any{"pairsTotal": 3, "pairsOK": 3, "requests": 3})

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
 )
@@ -36,15 +37,23 @@ type harness struct {
 	clock *clocktesting.FakeClock
 	ns    string
 	pokes atomic.Int64
+	// mgr is the manager start runs.
+	mgr *managertest.Manager
 }
 
 // start runs a manager of the test's own, watching only the test's namespace, so
 // tests can run their own clocks side by side.
 func start(t *testing.T, now time.Time) *harness {
 	t.Helper()
+	return startAdjusted(t, now, nil)
+}
+
+// startAdjusted is start with the manager's options changed by adjust.
+func startAdjusted(t *testing.T, now time.Time, adjust func(*ctrl.Options)) *harness {
+	t.Helper()
 	env := kubetest.Start(t)
 	h := &harness{env: env, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: env.Namespace(t)}
-	h.startManager(t)
+	h.mgr = managertest.Start(t, h.env, h.managerOptions("slotsync-test", adjust))
 	return h
 }
 
@@ -62,21 +71,7 @@ func (h *harness) managerOptions(source string, adjust func(*ctrl.Options)) mana
 // schedule is a valid schedule; the rest comes from the schema's defaults.
 func (h *harness) schedule(t *testing.T, name string, mutate ...func(*inventoryv1alpha1.SyncSchedule)) *inventoryv1alpha1.SyncSchedule {
 	t.Helper()
-	ss := &inventoryv1alpha1.SyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
-		Spec: inventoryv1alpha1.SyncScheduleSpec{
-			Products: []int64{14, 15},
-			Shards:   2,
-			Partner: inventoryv1alpha1.PartnerSpec{
-				BaseURL:         "http://partner.example:8081",
-				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
-			},
-			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
-		},
-	}
-	for _, m := range mutate {
-		m(ss)
-	}
+	ss := fixture.SyncSchedule(name, h.ns, append([]func(*inventoryv1alpha1.SyncSchedule){fixture.WithShards(2)}, mutate...)...)
 	if err := h.c.Create(context.Background(), ss); err != nil {
 		t.Fatalf("create schedule: %v", err)
 	}

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -50,7 +51,7 @@ type SyncScheduleReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one schedule's Jobs in line with its spec and the clock.
-func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	logger := log.FromContext(ctx)
 	var ss inventoryv1alpha1.SyncSchedule
 	if err := r.Get(ctx, req.NamespacedName, &ss); err != nil {
@@ -63,6 +64,23 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	reconcileTotal.Inc()
 	orig := ss.DeepCopy()
 	now := r.Clock.Now()
+
+	// One status patch on every way out, so that a failure shows in the conditions
+	// and events, not only in the log; the error still goes back to
+	// controller-runtime, which retries with backoff.
+	defer func() {
+		// A conflict only means a read was stale: the retry sees the fresh object.
+		if retErr != nil && !apierrors.IsConflict(retErr) {
+			markFailed(&ss, retErr)
+		}
+		r.emitTransitions(orig, &ss)
+		if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
+			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("patch status of %s: %w", req, err))
+		}
+		if retErr == nil && result.RequeueAfter > 0 {
+			logger.V(1).Info("waiting for the next run", "after", result.RequeueAfter.String())
+		}
+	}()
 
 	var jobList batchv1.JobList
 	if err := r.List(ctx, &jobList, client.InNamespace(ss.Namespace),
@@ -81,16 +99,6 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	if err := r.observe(ctx, &ss, st); err != nil {
 		return ctrl.Result{}, err
-	}
-	r.emitTransitions(orig, &ss)
-	if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("patch status of %s: %w", req, err)
-	}
-	if requeue > 0 {
-		logger.V(1).Info("waiting for the next run", "after", requeue.String())
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
@@ -176,7 +184,7 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 		}
 		if ss.Spec.ConcurrencyPolicy == inventoryv1alpha1.ReplaceConcurrent {
 			if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
-				return nil, fmt.Errorf("replace Job %s: %w", j.Name, err)
+				return nil, withReason(inventoryv1alpha1.ReasonJobDeleteFailed, fmt.Errorf("replace Job %s: %w", j.Name, err))
 			}
 			r.Recorder.Eventf(ss, j, corev1.EventTypeNormal, "JobReplaced", "Replace", "Job %s replaced by the run due at %s", j.Name, scheduled.Format(time.RFC3339))
 			st.replaced = append(st.replaced, j.Name)
@@ -189,21 +197,21 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 	}
 	job := buildJob(ss, jobSpecInput{Band: band, Scheduled: scheduled, Name: name, Request: request, DefaultImage: r.WorkerImage})
 	if err := controllerutil.SetControllerReference(ss, job, r.Scheme); err != nil {
-		return nil, fmt.Errorf("own Job %s: %w", name, err)
+		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("own Job %s: %w", name, err))
 	}
 	if err := r.Create(ctx, job); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			// An earlier attempt (or another controller) created it: adopt, never duplicate.
 			existing := &batchv1.Job{}
 			if err := r.Get(ctx, client.ObjectKeyFromObject(job), existing); err != nil {
-				return nil, fmt.Errorf("adopt Job %s: %w", name, err)
+				return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("adopt Job %s: %w", name, err))
 			}
 			if !metav1.IsControlledBy(existing, ss) {
-				return nil, fmt.Errorf("create Job %s: the name is taken by a Job this schedule does not own", name)
+				return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("create Job %s: the name is taken by a Job this schedule does not own", name))
 			}
 			return existing, nil
 		}
-		return nil, fmt.Errorf("create Job %s: %w", name, err)
+		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("create Job %s: %w", name, err))
 	}
 	jobsCreated.WithLabelValues(runKind(request)).Inc()
 	logger.Info("created Job", "job", name, "window", band.Window, "scheduledAt", scheduled)
@@ -256,7 +264,7 @@ func (r *SyncScheduleReconciler) setSuspended(ctx context.Context, jobs []*batch
 		patch := client.MergeFrom(j.DeepCopy())
 		j.Spec.Suspend = &paused
 		if err := r.Patch(ctx, j, patch); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("set suspend=%t on Job %s: %w", paused, j.Name, err)
+			return withReason(inventoryv1alpha1.ReasonJobSuspendFailed, fmt.Errorf("set suspend=%t on Job %s: %w", paused, j.Name, err))
 		}
 	}
 	return nil
@@ -278,8 +286,8 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 			failed[window] = append(failed[window], j)
 		}
 	}
-	beyond := func(list []*batchv1.Job, limit *int32, fallback int32) []*batchv1.Job {
-		n := int(max(0, derefInt32(limit, fallback)))
+	beyond := func(list []*batchv1.Job, limit int32) []*batchv1.Job {
+		n := int(max(0, limit))
 		if len(list) <= n {
 			return nil
 		}
@@ -288,24 +296,17 @@ func (r *SyncScheduleReconciler) pruneHistory(ctx context.Context, ss *inventory
 	}
 	var prune []*batchv1.Job
 	for _, list := range ok {
-		prune = append(prune, beyond(list, ss.Spec.SuccessfulJobsHistoryLimit, 3)...)
+		prune = append(prune, beyond(list, ss.SuccessfulJobsHistoryLimit())...)
 	}
 	for _, list := range failed {
-		prune = append(prune, beyond(list, ss.Spec.FailedJobsHistoryLimit, 1)...)
+		prune = append(prune, beyond(list, ss.FailedJobsHistoryLimit())...)
 	}
 	for _, j := range prune {
 		if err := r.Delete(ctx, j, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("prune Job %s: %w", j.Name, err)
+			return withReason(inventoryv1alpha1.ReasonJobDeleteFailed, fmt.Errorf("prune Job %s: %w", j.Name, err))
 		}
 	}
 	return nil
-}
-
-func derefInt32(p *int32, def int32) int32 {
-	if p == nil {
-		return def
-	}
-	return *p
 }
 
 // ownedJobs keeps the Jobs this schedule controls: a Job that merely carries our label
@@ -349,6 +350,15 @@ func specProblem(ss *inventoryv1alpha1.SyncSchedule) string {
 // SetupWithManager registers the reconciler: it wakes on spec changes, manual-run
 // annotations and Job changes, never on its own status writes.
 func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &inventoryv1alpha1.SyncSchedule{}, partnerKeyIndex,
+		func(o client.Object) []string {
+			if ss, ok := o.(*inventoryv1alpha1.SyncSchedule); ok {
+				return []string{partnerKeyOf(ss)}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("index SyncSchedules by partner key: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&inventoryv1alpha1.SyncSchedule{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -408,23 +418,28 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 }
 
 // schedulesOnKey lists the schedules of the namespace that use the same partner key
-// (Secret and key) as ss, ss included. Filtering here rather than by a field index
-// keeps it right with any client, cached or not. The schedules returned share their
-// maps and slices with the cache: callers must not modify them.
+// as ss, ss included, by the partnerKeyIndex of the manager's cache: the client must
+// read SyncSchedules through that cache (the API server knows no such field). The
+// schedules returned share their maps and slices with the cache: callers must not
+// modify them.
 func (r *SyncScheduleReconciler) schedulesOnKey(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) ([]inventoryv1alpha1.SyncSchedule, error) {
 	var list inventoryv1alpha1.SyncScheduleList
 	// Every caller only reads the list: from the cache it shares the cached objects
-	// instead of deep-copying every schedule of the namespace on each reconcile,
-	// which made the allocations grow with the square of the schedules. An uncached
-	// client ignores the option.
-	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	// instead of deep-copying every schedule on the key on each reconcile, which
+	// made the allocations grow with the square of the schedules.
+	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace),
+		client.MatchingFields{partnerKeyIndex: partnerKeyOf(ss)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	key := partnerKeyOf(ss)
-	return slices.DeleteFunc(list.Items, func(s inventoryv1alpha1.SyncSchedule) bool { return partnerKeyOf(&s) != key }), nil
+	return list.Items, nil
 }
 
-// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding it.
+// partnerKeyIndex is the cache index of SyncSchedules by partnerKeyOf.
+const partnerKeyIndex = "spec.partner.apiKeySecretRef"
+
+// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding
+// it. Schedules with the same value share one budget; the field index and the
+// budget's messages both use it.
 func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
 	ref := ss.Spec.Partner.APIKeySecretRef
 	return ref.Name + "/" + ref.Key

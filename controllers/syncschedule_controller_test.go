@@ -3,26 +3,32 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 )
 
@@ -133,14 +139,20 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 	first := h.waitJobs(t, "sample", 3, nil)
 
 	// Two more reconcilers, as a restarted or a second controller would be, reconcile
-	// the same schedule at once with uncached clients.
+	// the same schedule at once with clients that read Jobs uncached. Schedules come
+	// from the manager's cache, which holds the partner-key index.
+	c, err := client.New(h.env.Config, client.Options{Scheme: h.env.Scheme, Cache: &client.CacheOptions{
+		Reader: h.mgr.GetCache(), DisableFor: []client.Object{&batchv1.Job{}, &corev1.Pod{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := &controllers.SyncScheduleReconciler{Client: h.c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
+			r := &controllers.SyncScheduleReconciler{Client: c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
 				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage}
 			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: "sample"}})
 			if err != nil && !strings.Contains(err.Error(), "the object has been modified") {
@@ -160,9 +172,7 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 
 func TestMissedRunsAfterDowntimeRunOnce(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	first := h.waitJobs(t, "sample", 1, nil)
 	h.finish(t, &first[0], true, map[string]any{"pairsOK": 1})
 	// Two hours without a reconcile (a controller outage) miss eight runs: one runs.
@@ -231,9 +241,7 @@ func TestManualRunHandledOnce(t *testing.T) {
 
 func TestManualRunWaitsForForbiddenActiveJobs(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	first := h.waitJobs(t, "sample", 1, nil)
 	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
 		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "now"}
@@ -298,9 +306,7 @@ func TestStatusFromTerminationMessages(t *testing.T) {
 
 func TestMissingSecretIsReported(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	job := h.waitJobs(t, "sample", 1, nil)[0]
 	// Play the kubelet: the pod waits because the partner Secret does not exist.
 	pod := &corev1.Pod{
@@ -403,6 +409,12 @@ func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h.schedule(t, "small", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = []int64{1000} })
 	h.waitCondition(t, "small", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+	// Another key of the same Secret has a budget of its own.
+	h.schedule(t, "other", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Spec.Products = []int64{1000}
+		ss.Spec.Partner.APIKeySecretRef.Key = "otherKey"
+	})
+	h.waitCondition(t, "other", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
 }
 
 func TestInvalidTimezoneIsACondition(t *testing.T) {
@@ -419,9 +431,7 @@ func TestInvalidTimezoneIsACondition(t *testing.T) {
 
 func TestEventsAndMetrics(t *testing.T) {
 	h := start(t, t0)
-	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}}
-	})
+	h.schedule(t, "sample", fixture.TodayOnly)
 	job := h.waitJobs(t, "sample", 1, nil)[0]
 	h.finish(t, &job, true, map[string]any{"pairsOK": 1})
 	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, "")
@@ -467,4 +477,59 @@ func TestEventsAndMetrics(t *testing.T) {
 			t.Errorf("metric %s missing for this schedule", name)
 		}
 	}
+}
+
+// A Job the API server refuses shows in status and events, not only in the log,
+// and the schedule recovers once Jobs can be created again.
+func TestRefusedJobIsACondition(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	h := startAdjusted(t, t0, func(o *ctrl.Options) {
+		o.NewClient = func(cfg *rest.Config, opts client.Options) (client.Client, error) {
+			c, err := client.NewWithWatch(cfg, opts)
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(c, interceptor.Funcs{
+				Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+					if _, isJob := obj.(*batchv1.Job); isJob && refuse.Load() {
+						// What the quota admission plugin answers in a namespace out of Jobs.
+						return apierrors.NewForbidden(batchv1.Resource("jobs"), obj.GetName(),
+							errors.New("exceeded quota: jobs, requested: count/jobs.batch=1, used: count/jobs.batch=0, limited: count/jobs.batch=0"))
+					}
+					return c.Create(ctx, obj, opts...)
+				},
+			}), nil
+		}
+	})
+	h.schedule(t, "sample", fixture.TodayOnly)
+
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobCreateFailed)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); !strings.Contains(c.Message, "exceeded quota") {
+		t.Errorf("Ready message %q does not say why the Job was refused", c.Message)
+	}
+	if c := findCondition(ss, inventoryv1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != inventoryv1alpha1.ReasonJobCreateFailed {
+		t.Errorf("Degraded is %+v, want True/%s", c, inventoryv1alpha1.ReasonJobCreateFailed)
+	}
+	if ss.Status.ObservedGeneration == ss.Generation {
+		t.Errorf("observedGeneration %d recorded though the generation was not handled", ss.Status.ObservedGeneration)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		var list eventsv1.EventList
+		if err := h.c.List(context.Background(), &list, client.InNamespace(h.ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == "sample" && e.Type == corev1.EventTypeWarning && e.Reason == inventoryv1alpha1.ReasonJobCreateFailed {
+				return nil
+			}
+		}
+		return errorf("no %s warning event on the schedule", inventoryv1alpha1.ReasonJobCreateFailed)
+	})
+
+	refuse.Store(false)
+	h.advance(t, "sample", time.Second)
+	h.waitJobs(t, "sample", 1, nil)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun)
+	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobsSucceeded)
 }

@@ -60,41 +60,25 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 	if image == "" {
 		image = in.DefaultImage
 	}
-	shards := max(spec.Shards, 1)
+	shards := ss.Shards()
 	products := make([]string, len(spec.Products))
 	for i, p := range spec.Products {
 		products[i] = strconv.FormatInt(p, 10)
-	}
-	timezone := spec.Timezone
-	if timezone == "" {
-		timezone = "UTC"
-	}
-	rpm := spec.Partner.RequestsPerMinute
-	if rpm <= 0 {
-		rpm = 30
-	}
-	window := time.Minute
-	if spec.Partner.RateLimitWindow.Duration > 0 {
-		window = spec.Partner.RateLimitWindow.Duration
-	}
-	timeout := spec.Partner.Timeout.Duration
-	if timeout <= 0 {
-		timeout = 10 * time.Second
 	}
 	args := []string{
 		"sync",
 		"--products=" + strings.Join(products, ","),
 		"--from-day=" + strconv.Itoa(int(in.Band.FromDay)),
 		"--to-day=" + strconv.Itoa(int(in.Band.ToDay)),
-		"--timezone=" + timezone,
+		"--timezone=" + ss.Timezone(),
 		"--shards=" + strconv.Itoa(int(shards)),
 		"--scheduled-at=" + in.Scheduled.UTC().Format(time.RFC3339),
 		// One Job is one run: its retried indexes skip only what this run wrote.
 		"--run-id=" + in.Name,
 		"--partner-url=" + spec.Partner.BaseURL,
-		"--partner-timeout=" + timeout.String(),
-		"--rate-limit=" + strconv.Itoa(int(rpm)),
-		"--rate-window=" + window.String(),
+		"--partner-timeout=" + ss.PartnerTimeout().String(),
+		"--rate-limit=" + strconv.Itoa(int(ss.RequestsPerMinute())),
+		"--rate-window=" + ss.RateLimitWindow().String(),
 		// Bands refreshed more often get the key's budget first.
 		"--every=" + in.Band.Every.String(),
 		"--migrate",
@@ -115,7 +99,7 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 			CompletionMode:          ptr.To(batchv1.IndexedCompletion),
 			Completions:             ptr.To(shards),
 			Parallelism:             ptr.To(shards),
-			BackoffLimitPerIndex:    ptr.To(ptr.Deref(tmpl.BackoffLimitPerIndex, 2)),
+			BackoffLimitPerIndex:    ptr.To(ss.BackoffLimitPerIndex()),
 			PodFailurePolicy:        podFailurePolicy(),
 			ActiveDeadlineSeconds:   in.Band.ActiveDeadlineSeconds(tmpl),
 			TTLSecondsAfterFinished: tmpl.TTLSecondsAfterFinished,

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -193,7 +194,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 		}
 		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
 	}
-	budget := budgetPerMinute(ss)
+	budget := ss.BudgetPerMinute()
 	usable := usableBudget(ss.Bands(), budget)
 	total := own + others
 	ss.Status.DemandPerMinute = strconv.FormatFloat(total, 'f', 2, 64)
@@ -239,15 +240,31 @@ func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.Syn
 	}
 }
 
-// budgetPerMinute is the key's allowance per minute of the schedule's clock: with a
-// compressed rateLimitWindow the key allows requestsPerMinute per window.
-func budgetPerMinute(ss *inventoryv1alpha1.SyncSchedule) float64 {
-	rpm := float64(ss.Spec.Partner.RequestsPerMinute)
-	if rpm <= 0 {
-		rpm = 30
+// failure is an error with the condition reason that reports it in status.
+type failure struct {
+	reason string
+	err    error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+// withReason tags err with the condition reason that reports it.
+func withReason(reason string, err error) error {
+	return &failure{reason: reason, err: err}
+}
+
+// markFailed reports an error that ends a reconcile: Degraded and Ready say what
+// failed until a reconcile goes through and observe derives them again. The
+// generation is left unhandled.
+func markFailed(ss *inventoryv1alpha1.SyncSchedule, err error) {
+	reason := inventoryv1alpha1.ReasonReconcileFailed
+	if f := (*failure)(nil); errors.As(err, &f) {
+		reason = f.reason
 	}
-	if w := ss.Spec.Partner.RateLimitWindow.Duration; w > 0 {
-		return rpm * float64(time.Minute) / float64(w)
-	}
-	return rpm
+	msg := err.Error() + "; retrying"
+	apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: inventoryv1alpha1.ConditionDegraded,
+		Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
+	apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: inventoryv1alpha1.ConditionReady,
+		Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
 }

@@ -3,15 +3,17 @@ package v1alpha1
 // Condition types of a SyncSchedule. Ready summarises the others, so that
 // `kubectl wait --for=condition=Ready` works.
 const (
-	// ConditionReady is True when the schedule is valid, its Secrets exist and
-	// the last run of every window succeeded (or none has finished yet).
+	// ConditionReady is True when the schedule is valid, its Secrets exist,
+	// the controller could reconcile it and the last run of every window
+	// succeeded.
 	ConditionReady = "Ready"
 	// ConditionPaused is True while spec.paused is true.
 	ConditionPaused = "Paused"
 	// ConditionSyncing is True while some window has an active Job.
 	ConditionSyncing = "Syncing"
 	// ConditionDegraded is True when the last finished run of some window
-	// failed or was partial.
+	// failed or was partial, or when the controller failed to create, suspend
+	// or delete a Job (it retries).
 	ConditionDegraded = "Degraded"
 	// ConditionBudgetExceeded is True when the demand of all schedules sharing
 	// the partner key exceeds the key's requestsPerMinute.
@@ -55,6 +57,17 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonSecretMissing: a referenced Secret or key does not exist.
 	ReasonSecretMissing = "SecretMissing"
+	// ReasonJobCreateFailed: the API server refused a run's Job, e.g. over a
+	// ResourceQuota; the controller retries.
+	ReasonJobCreateFailed = "JobCreateFailed"
+	// ReasonJobSuspendFailed: suspending or resuming an active Job failed.
+	ReasonJobSuspendFailed = "JobSuspendFailed"
+	// ReasonJobDeleteFailed: deleting a Job (replaced, or beyond the history
+	// limits) failed.
+	ReasonJobDeleteFailed = "JobDeleteFailed"
+	// ReasonReconcileFailed: the controller could not read what it needs (Jobs,
+	// pods, the schedules sharing the key); it retries.
+	ReasonReconcileFailed = "ReconcileFailed"
 )
 
 // Labels and annotations. Label keys are what the controller selects its Jobs

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // MaxJobNameLength bounds the names JobName returns. An Indexed Job's pods get
@@ -27,17 +25,6 @@ const jobNameHashLength = 10
 // suspended.
 func (s *SyncSchedule) IsPaused() bool {
 	return s != nil && s.Spec.Paused
-}
-
-// DefaultWindows returns the windows the schema defaults spec.windows to:
-// today every 15m, the week every 4h, the month every 24h. It returns a new
-// slice on each call so callers may modify it.
-func DefaultWindows() []Window {
-	return []Window{
-		{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}},
-		{Name: "week", Days: 7, Every: metav1.Duration{Duration: 4 * time.Hour}},
-		{Name: "month", Days: 30, Every: metav1.Duration{Duration: 24 * time.Hour}},
-	}
 }
 
 // Band is the part of a window's days that no shorter window covers: what the

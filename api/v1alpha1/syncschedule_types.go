@@ -307,8 +307,9 @@ type SyncScheduleStatus struct {
 
 	// conditions: Ready summarises the others (kubectl wait
 	// --for=condition=Ready); Paused, Syncing (a run is active), Degraded (the
-	// last run of some window failed or was partial) and BudgetExceeded (the
-	// partner key's demand exceeds requestsPerMinute) give the detail.
+	// last run of some window failed or was partial, or a Job could not be
+	// created, suspended or deleted) and BudgetExceeded (the partner key's
+	// demand exceeds requestsPerMinute) give the detail.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 )
 
@@ -263,19 +264,7 @@ func TestSchemaDefaults(t *testing.T) {
 
 	// A typed client omits zero values (omitempty, omitzero), so a Go caller
 	// that leaves them out gets the same defaults.
-	typed := &inventoryv1alpha1.SyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "typed"},
-		Spec: inventoryv1alpha1.SyncScheduleSpec{
-			Products: []int64{14},
-			Partner: inventoryv1alpha1.PartnerSpec{
-				BaseURL:         "https://partner.example.com",
-				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "slotsync-partner", Key: "apiKey"},
-			},
-			Database: inventoryv1alpha1.DatabaseSpec{
-				URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "slotsync-database", Key: "url"},
-			},
-		},
-	}
+	typed := fixture.SyncSchedule("typed", ns)
 	if err := c.Create(ctx, typed); err != nil {
 		t.Fatalf("create typed schedule with zero values: %v", err)
 	}

@@ -8,14 +8,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/api"
+	"github.com/slotsync/slotsync/internal/kubescheme"
 )
 
 func newAPICmd() *cobra.Command {
@@ -83,8 +82,8 @@ Environment:
 			}
 			// Every sync request costs two reviews; the defaults (5/s) would queue them.
 			cfg.QPS, cfg.Burst = 50, 100
-			scheme := runtime.NewScheme()
-			if err := inventoryv1alpha1.AddToScheme(scheme); err != nil {
+			scheme, err := kubescheme.New()
+			if err != nil {
 				return err
 			}
 			kube, err := client.New(cfg, client.Options{Scheme: scheme})

@@ -6,14 +6,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
 )
 
@@ -42,45 +37,23 @@ by default so that two replicas never both create Jobs.`,
 			if workerImage == "" {
 				return fmt.Errorf("--worker-image (or SLOTSYNC_WORKER_IMAGE) is required: the image Jobs run when a schedule sets none")
 			}
-			scheme := runtime.NewScheme()
-			if err := clientgoscheme.AddToScheme(scheme); err != nil {
-				return err
-			}
-			if err := inventoryv1alpha1.AddToScheme(scheme); err != nil {
-				return err
-			}
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("find the cluster: %w", err)
 			}
-			mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-				Scheme:                  scheme,
-				Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-				HealthProbeBindAddress:  probeAddr,
-				PprofBindAddress:        pprofAddr,
-				LeaderElection:          leaderElect,
-				LeaderElectionID:        "slotsync-manager.inventory.slotsync.io",
-				LeaderElectionNamespace: leaderElectionNS,
-				Cache:                   controllers.CacheOptions(),
+			mgr, err := controllers.NewManager(cfg, controllers.ManagerOptions{
+				Manager: ctrl.Options{
+					Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+					HealthProbeBindAddress:  probeAddr,
+					PprofBindAddress:        pprofAddr,
+					LeaderElection:          leaderElect,
+					LeaderElectionNamespace: leaderElectionNS,
+				},
+				WorkerImage: workerImage,
+				Concurrency: concurrency,
 			})
 			if err != nil {
 				return fmt.Errorf("create manager: %w", err)
-			}
-			r := &controllers.SyncScheduleReconciler{
-				Client:      mgr.GetClient(),
-				Scheme:      mgr.GetScheme(),
-				Clock:       clock.RealClock{},
-				Recorder:    mgr.GetEventRecorder("slotsync-manager"),
-				WorkerImage: workerImage,
-			}
-			if err := r.SetupWithManager(mgr, concurrency); err != nil {
-				return err
-			}
-			if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-				return err
-			}
-			if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-				return err
 			}
 			return mgr.Start(ctx)
 		},

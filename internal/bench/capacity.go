@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +22,7 @@ import (
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/controllers"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/syncer"
@@ -624,20 +624,17 @@ func budgetFlip(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer api.stop()
-	mgr, err := ctrl.NewManager(api.cfg, ctrl.Options{
-		Scheme:                 api.scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(),
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	mgr, err := controllers.NewManager(api.cfg, controllers.ManagerOptions{
+		Manager: ctrl.Options{
+			Scheme:                 api.scheme,
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		},
+		WorkerImage: "x", EventSource: "slotsync-bench", Concurrency: 2,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create manager: %w", err)
-	}
-	rec := &controllers.SyncScheduleReconciler{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Clock: clock.RealClock{},
-		Recorder: mgr.GetEventRecorder("slotsync-bench"), WorkerImage: "x"}
-	if err := rec.SetupWithManager(mgr, 2); err != nil {
-		return 0, err
 	}
 	mctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -662,18 +659,7 @@ func budgetFlip(ctx context.Context) (int, error) {
 				return false, fmt.Errorf("update schedule: %w", err)
 			}
 		case client.IgnoreNotFound(err) == nil:
-			ss = inventoryv1alpha1.SyncSchedule{
-				ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace},
-				Spec: inventoryv1alpha1.SyncScheduleSpec{
-					Products: productIDs(n),
-					Partner: inventoryv1alpha1.PartnerSpec{
-						BaseURL:           "http://partner.example:8081",
-						APIKeySecretRef:   inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
-						RequestsPerMinute: capacityLimit,
-					},
-					Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
-				},
-			}
+			ss = *fixture.SyncSchedule(key.Name, key.Namespace, fixture.WithProducts(productIDs(n)...), fixture.WithRequestsPerMinute(capacityLimit))
 			if err := api.c.Create(ctx, &ss); err != nil {
 				return false, fmt.Errorf("create schedule: %w", err)
 			}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/fixture"
 )
 
 // controllerGoal is how long 1,000 schedules may take to get their first Jobs.
@@ -198,18 +199,8 @@ func createSchedules(ctx context.Context, c client.Client, ns string, n int) err
 			break // a create failed: the group returns its error
 		}
 		g.Go(func() error {
-			ss := &inventoryv1alpha1.SyncSchedule{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%05d", i), Namespace: ns},
-				Spec: inventoryv1alpha1.SyncScheduleSpec{
-					Products: []int64{14, 15},
-					Shards:   2,
-					Partner: inventoryv1alpha1.PartnerSpec{
-						BaseURL:         "http://partner.example:8081",
-						APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: fmt.Sprintf("partner-%05d", i), Key: "apiKey"},
-					},
-					Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
-				},
-			}
+			ss := fixture.SyncSchedule(fmt.Sprintf("s%05d", i), ns, fixture.WithShards(2),
+				fixture.WithKeySecret(fmt.Sprintf("partner-%05d", i), "apiKey"))
 			if err := c.Create(ctx, ss); err != nil {
 				return fmt.Errorf("create schedule %s: %w", ss.Name, err)
 			}

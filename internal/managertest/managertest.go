@@ -56,13 +56,11 @@ func Start(t *testing.T, env *kubetest.Env, o Options) *Manager {
 	if cfg == nil {
 		cfg = env.Config
 	}
-	cacheOpts := controllers.CacheOptions()
-	cacheOpts.DefaultNamespaces = map[string]cache.Config{o.Namespace: {}}
 	opts := ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cacheOpts,
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}},
 		// Each test runs a manager of its own: the controller name repeats.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	}
@@ -74,15 +72,10 @@ func Start(t *testing.T, env *kubetest.Env, o Options) *Manager {
 	if o.Adjust != nil {
 		o.Adjust(&opts)
 	}
-	mgr, err := ctrl.NewManager(cfg, opts)
+	mgr, err := controllers.NewManager(cfg, controllers.ManagerOptions{
+		Manager: opts, Clock: o.Clock, WorkerImage: o.WorkerImage, EventSource: o.EventSource, Concurrency: 2,
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controllers.SyncScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Clock: o.Clock,
-		Recorder: mgr.GetEventRecorder(o.EventSource), WorkerImage: o.WorkerImage,
-	}
-	if err := r.SetupWithManager(mgr, 2); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -14,7 +14,6 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -24,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
 	"github.com/slotsync/slotsync/internal/pgtest"
@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 const (
 	workerImage = "registry.example.com/slotsync:test"
 	wait        = 30 * time.Second
+	// partnerURL is the partner of the tests' schedules; nothing answers there.
+	partnerURL = "https://partner.example.com"
 )
 
 // repoPath is a path under the module root.
@@ -126,22 +128,9 @@ func managerOptions(ns string, log logr.Logger, adjust func(*ctrl.Options)) mana
 // once the controller has created them.
 func (e *controllerEnv) schedule(t *testing.T, name string, mutate ...func(*inventoryv1alpha1.SyncSchedule)) []batchv1.Job {
 	t.Helper()
-	ss := &inventoryv1alpha1.SyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec: inventoryv1alpha1.SyncScheduleSpec{
-			Products: []int64{14, 15},
-			Shards:   2,
-			Windows:  []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}},
-			Partner: inventoryv1alpha1.PartnerSpec{
-				BaseURL:         "https://partner.example.com",
-				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"},
-			},
-			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "database", Key: "url"}},
-		},
-	}
-	for _, m := range mutate {
-		m(ss)
-	}
+	ss := fixture.SyncSchedule(name, e.ns, append([]func(*inventoryv1alpha1.SyncSchedule){
+		fixture.WithShards(2), fixture.TodayOnly, fixture.WithPartnerURL(partnerURL), fixture.WithDatabaseSecret("database", "url"),
+	}, mutate...)...)
 	if err := e.c.Create(context.Background(), ss); err != nil {
 		t.Fatalf("create schedule: %v", err)
 	}

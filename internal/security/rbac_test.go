@@ -28,6 +28,7 @@ import (
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/api"
+	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
 	"github.com/slotsync/slotsync/internal/store"
@@ -364,17 +365,9 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 	}
 
 	c := kube.Client
-	ss := &inventoryv1alpha1.SyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Name: "rbac", Namespace: ns},
-		Spec: inventoryv1alpha1.SyncScheduleSpec{
-			Products: []int64{14},
-			Windows:  []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}}},
-			Partner: inventoryv1alpha1.PartnerSpec{BaseURL: "https://partner.example.com",
-				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"}},
-			Database:                   inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "database", Key: "url"}},
-			SuccessfulJobsHistoryLimit: ptr.To[int32](0),
-		},
-	}
+	ss := fixture.SyncSchedule("rbac", ns, fixture.WithProducts(14), fixture.TodayOnly, fixture.WithPartnerURL(partnerURL),
+		fixture.WithDatabaseSecret("database", "url"),
+		func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.SuccessfulJobsHistoryLimit = ptr.To[int32](0) })
 	if err := c.Create(ctx, ss); err != nil {
 		t.Fatal(err)
 	}
@@ -443,15 +436,8 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg *rest.Config, ns string) {
 	ctx := context.Background()
 	c := kube.Client
-	ss := &inventoryv1alpha1.SyncSchedule{
-		ObjectMeta: metav1.ObjectMeta{Name: "paused-by-api", Namespace: ns},
-		Spec: inventoryv1alpha1.SyncScheduleSpec{
-			Products: []int64{14},
-			Partner: inventoryv1alpha1.PartnerSpec{BaseURL: "https://partner.example.com",
-				APIKeySecretRef: inventoryv1alpha1.SecretKeyRef{Name: "partner", Key: "apiKey"}},
-			Database: inventoryv1alpha1.DatabaseSpec{URLSecretRef: inventoryv1alpha1.SecretKeyRef{Name: "database", Key: "url"}},
-		},
-	}
+	ss := fixture.SyncSchedule("paused-by-api", ns, fixture.WithProducts(14), fixture.WithPartnerURL(partnerURL),
+		fixture.WithDatabaseSecret("database", "url"))
 	if err := c.Create(ctx, ss); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,79 @@
+package controllers
+
+import (
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+
+	"github.com/slotsync/slotsync/internal/kubescheme"
+)
+
+// LeaderElectionID names the lease the managers of one cluster elect a leader by.
+const LeaderElectionID = "slotsync-manager.inventory.slotsync.io"
+
+// ManagerOptions say how NewManager runs the reconciler.
+type ManagerOptions struct {
+	// Manager holds controller-runtime's options: metrics, probes, leader
+	// election. NewManager fills in the scheme when nil and the leader election ID
+	// when empty, and sets the cache to CacheOptions, keeping
+	// Manager.Cache.DefaultNamespaces (the namespaces watched; all when empty).
+	Manager ctrl.Options
+	// Clock is the reconciler's clock; nil is the real one.
+	Clock clock.PassiveClock
+	// WorkerImage runs the Jobs of schedules that set no image.
+	WorkerImage string
+	// EventSource names the manager in the events it records; empty is
+	// slotsync-manager.
+	EventSource string
+	// Concurrency is how many schedules are reconciled at once; at least 1.
+	Concurrency int
+}
+
+// NewManager creates a manager that runs the SyncSchedule reconciler and answers
+// health and readiness probes; Start runs it.
+func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
+	opts := o.Manager
+	if opts.Scheme == nil {
+		scheme, err := kubescheme.New()
+		if err != nil {
+			return nil, err
+		}
+		opts.Scheme = scheme
+	}
+	if opts.LeaderElectionID == "" {
+		opts.LeaderElectionID = LeaderElectionID
+	}
+	namespaces := opts.Cache.DefaultNamespaces
+	opts.Cache = CacheOptions()
+	opts.Cache.DefaultNamespaces = namespaces
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.EventSource == "" {
+		o.EventSource = "slotsync-manager"
+	}
+	r := &SyncScheduleReconciler{
+		Client:      mgr.GetClient(),
+		Scheme:      mgr.GetScheme(),
+		Clock:       o.Clock,
+		Recorder:    mgr.GetEventRecorder(o.EventSource),
+		WorkerImage: o.WorkerImage,
+	}
+	if err := r.SetupWithManager(mgr, o.Concurrency); err != nil {
+		return nil, fmt.Errorf("set up the SyncSchedule controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+	return mgr, nil
+}
