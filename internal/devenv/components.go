@@ -77,7 +77,7 @@ func (e *Env) RestartManager(ctx context.Context) error {
 	old := e.manager
 	e.mu.Unlock()
 	if old != nil {
-		old.stop(0)
+		old.Stop(0)
 	}
 	p, err := startProcess(e.logDir(), "manager", []string{"KUBECONFIG=" + e.managerKC}, e.opts.Slotsync, e.managerArgs...)
 	if err != nil {

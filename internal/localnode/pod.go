@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/slotsync/slotsync/internal/childproc"
 )
 
 // podRun supervises one pod: init containers one by one, then the
@@ -269,7 +271,7 @@ func (r *podRun) requestStop(grace time.Duration) {
 
 func (r *podRun) signalLocked(sig syscall.Signal) {
 	for _, c := range r.all() {
-		if err := signalGroup(c.pid, sig); err != nil {
+		if err := childproc.SignalGroup(c.pid, sig); err != nil {
 			r.log.Error(err, "stop container", "container", c.spec.Name)
 		}
 	}
