@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -681,20 +682,22 @@ func budgetFlip(ctx context.Context) (int, error) {
 			return false, err
 		}
 		gen := ss.Generation
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		var exceeded bool
+		err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 			if err := api.c.Get(ctx, key, &ss); err != nil {
 				return false, err
 			}
 			c := apimeta.FindStatusCondition(ss.Status.Conditions, inventoryv1alpha1.ConditionBudgetExceeded)
 			if c != nil && c.ObservedGeneration >= gen && ss.Status.ObservedGeneration >= gen {
-				return c.Status == metav1.ConditionTrue, nil
+				exceeded = c.Status == metav1.ConditionTrue
+				return true, nil
 			}
-			if time.Now().After(deadline) {
-				return false, errors.New("no BudgetExceeded condition for the schedule's generation after 30s")
-			}
-			time.Sleep(50 * time.Millisecond)
+			return false, nil
+		})
+		if wait.Interrupted(err) && ctx.Err() == nil {
+			return false, errors.New("no BudgetExceeded condition for the schedule's generation after 30s")
 		}
+		return exceeded, err
 	}
 	lo, hi := 1, 10000 // within budget, over it
 	for _, probe := range []struct {

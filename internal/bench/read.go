@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/partner"
@@ -359,20 +360,19 @@ func startAPI(ctx context.Context, dbURL string, cacheSize int) (*apiProc, error
 	p := &apiProc{url: "http://" + ln.Addr().String(), db: db, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- srv.Serve(sctx, ln) }()
 	// Ready, and with the cache on, live: a hit needs the snapshot listener.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		last = err
+		if err != nil {
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("API not ready after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("API not ready after 30s: %v", last)
 	}
 	if cacheSize > 0 {
 		if err := p.waitCacheLive(ctx); err != nil {
@@ -385,26 +385,22 @@ func startAPI(ctx context.Context, dbURL string, cacheSize int) (*apiProc, error
 
 // waitCacheLive asks for one answer twice until the second is a cache hit.
 func (p *apiProc) waitCacheLive(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		for range 2 {
 			resp, err := http.Get(p.url + "/api/v1/experience/1/slots?date=2000-01-01")
 			if err != nil {
-				return fmt.Errorf("probe the cache: %w", err)
+				return false, fmt.Errorf("probe the cache: %w", err)
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 		hits, _, err := p.cacheCounts(ctx)
-		if err != nil {
-			return err
-		}
-		if hits > 0 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+		return hits > 0, err
+	})
+	if wait.Interrupted(err) && ctx.Err() == nil {
+		return errors.New("the API's cache did not come live within 30s")
 	}
-	return errors.New("the API's cache did not come live within 30s")
+	return err
 }
 
 func (p *apiProc) cacheCounts(ctx context.Context) (hits, misses float64, err error) {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
@@ -778,19 +779,17 @@ SELECT (SELECT coalesce(sum(slot_count), 0) FROM inventory_syncs),
 
 // waitDatabase waits until the database answers again after a restart.
 func (s *soak) waitDatabase(ctx context.Context) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := s.check.Ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("database not back within a minute: %w", errors.Join(err, ctx.Err()))
-		}
-		time.Sleep(100 * time.Millisecond)
+		defer cancel()
+		last = s.check.Ping(pctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("database not back within a minute: %w", errors.Join(last, ctx.Err()))
 	}
+	return nil
 }
 
 // sameSlots compares answers as the API serves them: an empty day equals a
