@@ -58,12 +58,10 @@ func (s *Store) WatchSnapshots(ctx context.Context, w SnapshotWatch) {
 		if w.Lost != nil {
 			w.Lost(err, d)
 		}
-		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-time.After(d):
 		}
 	}
 }
