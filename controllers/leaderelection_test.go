@@ -61,17 +61,17 @@ func (m *electingManager) isLeader() bool {
 // waitLeader waits until one of ms leads and returns it.
 func waitLeader(t *testing.T, timeout time.Duration, ms ...*electingManager) *electingManager {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var leader *electingManager
+	kubetest.Eventually(t, timeout, func() error {
 		for _, m := range ms {
 			if m.isLeader() {
-				return m
+				leader = m
+				return nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no manager was elected within %v", timeout)
-	return nil
+		return fmt.Errorf("no manager was elected within %v", timeout)
+	})
+	return leader
 }
 
 // requireOneJobPerRun fails the test when a window has two Jobs for one scheduled

@@ -137,25 +137,3 @@ func TestCacheOfSizeZero(t *testing.T) {
 		t.Error("a cache of size 0 stores")
 	}
 }
-
-func TestParseSnapshotPayload(t *testing.T) {
-	tests := []struct {
-		payload string
-		product int64
-		date    string
-		wantErr bool
-	}{
-		{"14:2026-12-01", 14, "2026-12-01", false},
-		{"9223372036854775807:2026-12-01", 1<<63 - 1, "2026-12-01", false},
-		{"14", 0, "", true},
-		{"x:2026-12-01", 0, "", true},
-		{"14:2026-02-30", 0, "", true},
-		{"14:", 0, "", true},
-	}
-	for _, tt := range tests {
-		product, date, err := parseSnapshotPayload(tt.payload)
-		if (err != nil) != tt.wantErr || product != tt.product || date != tt.date {
-			t.Errorf("parseSnapshotPayload(%q) = %d, %q, %v", tt.payload, product, date, err)
-		}
-	}
-}

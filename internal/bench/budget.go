@@ -59,16 +59,14 @@ func runBudget(ctx context.Context, h *harness, r *Report) error {
 	for _, j := range jobs {
 		pairs += j.pairs()
 	}
-	r.Intro = fmt.Sprintf("One partner key, time compressed: the simulator allows %d requests per %s window "+
-		"(the real partner: 30 per minute). Two Jobs run at once on the key: a week band (days 1–6) of %d products "+
-		"in 4 shards and a month band (days 7–29) of %d products in 1 shard, %d pairs in all. Each of the 5 workers "+
-		"is a `syncer.Worker` with its own database pool, its own `ratelimit.Limiter` (GCRA in Postgres, margin %.3f, "+
-		"priority by the band's interval as the controller passes it, so the month's worker yields while the week's "+
-		"have work) and its own partner client, as 5 pods would be. The baseline is the seed's client, written in the benchmark: "+
-		"it fires requests until it gets a 429 and then sleeps until the reset the 429 announces; it does the same "+
-		"work through the same workers and snapshot writer. Used share = requests the partner accepted ÷ (limit × "+
-		"windows elapsed from the first worker's start to the last one's end).",
-		budgetLimit, budgetWindow, len(jobs[0].products), len(jobs[1].products), pairs, ratelimit.DefaultMargin)
+	r.Intro = prose("budget.intro", map[string]any{
+		"Limit":         budgetLimit,
+		"Window":        budgetWindow,
+		"WeekProducts":  len(jobs[0].products),
+		"MonthProducts": len(jobs[1].products),
+		"Pairs":         pairs,
+		"Margin":        ratelimit.DefaultMargin,
+	})
 	repeats := 3
 	if h.opts.Quick {
 		repeats = 1
@@ -108,11 +106,15 @@ func runBudget(ctx context.Context, h *harness, r *Report) error {
 	b.add("used share in windows wholly inside the run", "share", col(seed, func(o budgetOutcome) float64 { return o.fullShare }), nil)
 	b.add("run time", "s", col(seed, func(o budgetOutcome) float64 { return o.seconds }), nil)
 
-	r.note("The ceiling for slotsync is 1/(1+margin) = %.4f: the limiter spaces requests %s apart so that send jitter of up to margin × window (%s here, 300 ms at the real partner's minute) cannot push a 31st request into a window. A finite run shows a hair more, since n requests take n−1 spacings: %d pairs allow at most %.4f.",
-		1/(1+ratelimit.DefaultMargin), spacingOf(budgetLimit, budgetWindow), time.Duration(float64(budgetWindow)*ratelimit.DefaultMargin),
-		pairs, float64(pairs)/float64(pairs-1)/(1+ratelimit.DefaultMargin))
-	r.note("The baseline can show a share above 1: the partner counts fixed windows, so a client that bursts at each window start gets a full window's allowance in the part of the first window it sees. Its price is the 429s, at least one per worker and window, each a request the partner refused.")
-	r.note("Every run checks its work: each worker's summary has no failed pair, the database holds one sync record per pair, and a sample of pairs reads back equal to the simulator's answer.")
+	r.proseNote("budget.ceiling", map[string]any{
+		"Ceiling":       1 / (1 + ratelimit.DefaultMargin),
+		"Spacing":       spacingOf(budgetLimit, budgetWindow),
+		"Jitter":        time.Duration(float64(budgetWindow) * ratelimit.DefaultMargin),
+		"Pairs":         pairs,
+		"FiniteCeiling": float64(pairs) / float64(pairs-1) / (1 + ratelimit.DefaultMargin),
+	})
+	r.proseNote("budget.baseline-share", nil)
+	r.proseNote("budget.checks", nil)
 
 	chart := Chart{
 		Title:  fmt.Sprintf("Requests per %s window, repeat 1", budgetWindow),

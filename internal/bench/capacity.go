@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -203,19 +204,16 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	model := modelCapacity(bands, capacityShards, ratelimit.YieldSlots, modelSlot, theory)
 
 	dayWall := time.Duration(float64(24*time.Hour) / cfg.factor)
-	r.Intro = fmt.Sprintf("One partner key of %d requests per minute and the default windows (today every 15 min, days 1–6 "+
-		"every 4 h, days 7–29 every 24 h), with time compressed %.0f× (a scaled day takes %s; the key's window is %s of "+
-		"real time, %d requests each). The benchmark drives runs the way the controller does: one band per window "+
-		"(non-overlapping days), a run at each due time (multiples of its interval), a Job of %d shards per run, each "+
-		"shard a `syncer.Worker` with its own Postgres pool, `ratelimit.Limiter` and partner client against the simulator, "+
-		"with `--scheduled-at` semantics; Forbid: a run due while the band's previous run is active starts when that "+
-		"one ends. A product count is **fresh** when, over %s of scaled time from midnight, every pair was synced in "+
-		"every period of its horizon (each 15-min period for today, each 4-h period for days 1–6, the day for days "+
-		"7–29), read by polling `inventory_syncs.synced_at` every scaled minute; a run stops at its first missed period. "+
-		"The search tries the budget's theory (%d), then the model of the controller's scheme (%d), then walks down in "+
-		"steps of 2%% to the first fresh count and bisects the rest, as long as its time budget allows a scaled day more.",
-		capacityLimit, cfg.factor, dayWall.Round(time.Second), window.Round(time.Microsecond), capacityLimit,
-		capacityShards, cfg.span, theory, model)
+	r.Intro = prose("capacity.intro", map[string]any{
+		"Limit":   capacityLimit,
+		"Factor":  cfg.factor,
+		"DayWall": dayWall.Round(time.Second),
+		"Window":  window.Round(time.Microsecond),
+		"Shards":  capacityShards,
+		"Span":    cfg.span,
+		"Theory":  theory,
+		"Model":   model,
+	})
 	r.Repeats = "1 per candidate count (a scaled day is long); the search's bounds are the repeat"
 
 	log := logr.FromContextOrDiscard(ctx)
@@ -282,7 +280,7 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	}
 	s.add("controller's count − measured limit", "products", []float64{float64(flip - lo)}, Within(0, tol))
 
-	c := r.section("Candidates", "One row group per product count tried, by count. Missed = (pair, period) without a sync in the period, of those checked; ages are the stalest pair's data age in scaled minutes (counting from the start for pairs not yet synced).")
+	c := r.section("Candidates", prose("capacity.candidates", nil))
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].products < runs[j].products })
 	for _, run := range runs {
 		verdict := "fresh"
@@ -302,13 +300,20 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 		c.add(p+": runs started late (today/week/month)", "count", []float64{float64(run.late["today"] + run.late["week"] + run.late["month"])}, nil)
 	}
 
-	r.note("Theory %d assumes a perfect planner that spends the whole budget evenly; the limiter's margin alone lowers it to %d (the budget ÷ (1 + %.3f)). The controller's scheme reaches it by priority, not by planning: each Job passes its band's interval to its workers' limiters (`--every`), and a worker yields the key while a band refreshed more often has claimed a slot in the last %d slot intervals, until its own run is overdue (scheduled time + interval: the benchmark sets that deadline on the scaled clock, as the sync command does on the real one). Today's run takes the whole budget until it is done, then the week's, then the month's, so the budget is spent on the most urgent data and never idles while any band has work. The model plays exactly this at slot granularity, the slot idled at each hand-over included, and predicts %d.",
-		theory, int(float64(capacityLimit*24*60)/(1+ratelimit.DefaultMargin)/float64(perProductPerDay(bands))), ratelimit.DefaultMargin, ratelimit.YieldSlots, model)
-	r.note("The compression is %.0f× so that a scaled day fits in %s of wall time. Whatever does not scale is stretched by that factor: each shard's pool stays open from run to run (a warm pod) so that connecting is not, but each run still asks the store which pairs it may skip (one query per product and shard, the `--scheduled-at` rule) and every request costs its own milliseconds. Two figures per candidate show what that costs: the lag from a today run's due time to its first snapshot, and the used share of the budget in the first scaled hour, when every band runs and the share should be near 1/(1+margin) = %.3f. Where it falls short, the scheme kept fewer products fresh here than it would at real time, so the measured limit is a lower bound; the model, which has no such costs, is the upper one.",
-		cfg.factor, dayWall.Round(time.Second), 1/(1+margin))
-	r.note("At this compression the limiter's jitter tolerance is margin × window = %s, against 300 ms at the real partner, so 429s here are an artefact of compression, not something the real key would see. Inventory in the simulator changes at real-time pace, so most re-fetches are unchanged answers.",
-		time.Duration(float64(window)*margin).Round(time.Microsecond))
-	r.note("BudgetExceeded is read from a SyncSchedule on envtest, reconciled by the real controller in a manager, with the same windows unscaled (requestsPerMinute 30, rateLimitWindow 1m): the product count is bisected until the condition flips. The controller compares the demand with what the limiter hands out: the budget less its margin and the slot idled at each hand-over, as the model counts them; it flips just above %d.", flip)
+	r.proseNote("capacity.theory", map[string]any{
+		"Theory":     theory,
+		"WithMargin": int(float64(capacityLimit*24*60) / (1 + ratelimit.DefaultMargin) / float64(perProductPerDay(bands))),
+		"Margin":     ratelimit.DefaultMargin,
+		"YieldSlots": ratelimit.YieldSlots,
+		"Model":      model,
+	})
+	r.proseNote("capacity.compression", map[string]any{
+		"Factor":  cfg.factor,
+		"DayWall": dayWall.Round(time.Second),
+		"Ceiling": 1 / (1 + margin),
+	})
+	r.proseNote("capacity.jitter", map[string]any{"Jitter": time.Duration(float64(window) * margin).Round(time.Microsecond)})
+	r.proseNote("capacity.budget-exceeded", map[string]any{"Flip": flip})
 	for _, run := range runs {
 		if run.firstErr != "" {
 			r.note("%d products: %d pairs failed; the first: %s", run.products, run.failed, run.firstErr)
@@ -667,20 +672,22 @@ func budgetFlip(ctx context.Context) (int, error) {
 			return false, err
 		}
 		gen := ss.Generation
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		var exceeded bool
+		err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 			if err := api.c.Get(ctx, key, &ss); err != nil {
 				return false, err
 			}
 			c := apimeta.FindStatusCondition(ss.Status.Conditions, inventoryv1alpha1.ConditionBudgetExceeded)
 			if c != nil && c.ObservedGeneration >= gen && ss.Status.ObservedGeneration >= gen {
-				return c.Status == metav1.ConditionTrue, nil
+				exceeded = c.Status == metav1.ConditionTrue
+				return true, nil
 			}
-			if time.Now().After(deadline) {
-				return false, errors.New("no BudgetExceeded condition for the schedule's generation after 30s")
-			}
-			time.Sleep(50 * time.Millisecond)
+			return false, nil
+		})
+		if wait.Interrupted(err) && ctx.Err() == nil {
+			return false, errors.New("no BudgetExceeded condition for the schedule's generation after 30s")
 		}
+		return exceeded, err
 	}
 	lo, hi := 1, 10000 // within budget, over it
 	for _, probe := range []struct {

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -21,9 +20,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/childproc"
 	"github.com/slotsync/slotsync/internal/fixture"
 )
 
@@ -51,14 +52,7 @@ func runController(ctx context.Context, h *harness, r *Report) error {
 		sizes, bigRepeats = []int{20, 50}, 1
 	}
 	big := sizes[len(sizes)-1]
-	r.Intro = fmt.Sprintf("SyncSchedules created at once (16 clients in parallel) on envtest's kube-apiserver and etcd, "+
-		"reconciled by the real manager: this binary run as `slotsync manager --leader-elect=false` in a process of its own "+
-		"(so its memory is its own), with its default 4 concurrent reconciles, talking to the API server through a "+
-		"kubeconfig of an envtest user. Each schedule has 2 products, 2 shards and the default windows (today, week, "+
-		"month: 3 bands, so 3 Jobs) and a partner key of its own. Time to Jobs runs from the first create until a live "+
-		"list shows every schedule with its 3 Jobs. Reconciles are the manager's `controller_runtime_reconcile_total` for "+
-		"the syncschedule controller over that time; peak RSS is the manager's VmHWM. Growth: %v schedules, each on a "+
-		"fresh API server and manager.", sizes)
+	r.Intro = prose("controller.intro", map[string]any{"Sizes": sizes})
 	r.Repeats = fmt.Sprintf("%d for %d schedules, 1 for each smaller size", bigRepeats, big)
 
 	var runs []controllerRun
@@ -110,10 +104,10 @@ func runController(ctx context.Context, h *harness, r *Report) error {
 	}
 	chart.Series = []Series{tj, rss}
 	r.plot("controller.svg", "Time until every schedule has its Jobs, and the manager's peak RSS, against the number of schedules.", chart.SVG())
-	r.note("Each run checks its work: every schedule ends with exactly 3 Jobs, one per band (today, week, month), each controlled by that schedule; no schedule has more.")
-	r.note("Peak RSS counts the pages of the slotsync binary the manager has mapped (RssFile above: one binary serves every command), besides its Go heap, stacks and runtime. The manager's cache holds only slotsync's Jobs and pods, without managedFields, Job pod templates or pod specs, which it never reads (controllers.CacheOptions); `slotsync manager --pprof-bind-address=127.0.0.1:6060` serves a heap profile.")
-	r.note("envtest runs no Job controller, so the Jobs stay active: this measures the controller creating the first runs, not the runs themselves.")
-	r.note("The schedules use a partner key each: schedules that share a key re-reconcile each other on every change (the budget is shared), which is a different, quadratic load not measured here.")
+	r.proseNote("controller.checks", nil)
+	r.proseNote("controller.peak-rss", nil)
+	r.proseNote("controller.no-job-controller", nil)
+	r.proseNote("controller.own-keys", nil)
 	return nil
 }
 
@@ -153,24 +147,21 @@ func controllerOnce(ctx context.Context, h *harness, n int) (controllerRun, erro
 		return run, err
 	}
 	run.create = time.Since(began)
-	deadline := began.Add(5 * time.Minute)
-	for {
-		done, err := schedulesHaveJobs(ctx, api.c, ns.Name, n)
-		if err != nil {
-			return run, err
-		}
-		if done {
-			run.toJobs = time.Since(began)
-			break
-		}
-		if time.Now().After(deadline) {
-			return run, fmt.Errorf("not every schedule had its Jobs after %s", time.Since(began).Round(time.Second))
-		}
-		if err := mgr.alive(); err != nil {
-			return run, err
-		}
-		time.Sleep(100 * time.Millisecond)
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Until(began.Add(5*time.Minute)), true,
+		func(ctx context.Context) (bool, error) {
+			done, err := schedulesHaveJobs(ctx, api.c, ns.Name, n)
+			if err != nil || done {
+				return done, err
+			}
+			return false, mgr.alive()
+		})
+	if wait.Interrupted(err) && ctx.Err() == nil {
+		return run, fmt.Errorf("not every schedule had its Jobs after %s", time.Since(began).Round(time.Second))
 	}
+	if err != nil {
+		return run, err
+	}
+	run.toJobs = time.Since(began)
 	after, err := mgr.reconciles()
 	if err != nil {
 		return run, err
@@ -281,11 +272,9 @@ func checkScheduleJobs(ctx context.Context, c client.Client, ns string, n int) e
 
 // managerProc is `slotsync manager` running in a process of its own.
 type managerProc struct {
-	cmd     *exec.Cmd
+	proc    *childproc.Process
 	metrics string
 	logPath string
-	exited  chan struct{}
-	waitErr error
 }
 
 func startManager(ctx context.Context, binary, kubeconfig, dir string) (*managerProc, error) {
@@ -314,61 +303,50 @@ func startManager(ctx context.Context, binary, kubeconfig, dir string) (*manager
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	p, err := childproc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s manager: %w", binary, err)
 	}
-	m := &managerProc{cmd: cmd, metrics: "http://" + metricsAddr + "/metrics", logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		m.waitErr = cmd.Wait()
-		close(m.exited)
-	}()
+	m := &managerProc{proc: p, metrics: "http://" + metricsAddr + "/metrics", logPath: logPath}
 	// Ready once the controller's workers run, which is after its caches synced.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		b, _ := os.ReadFile(logPath)
+	var b []byte
+	var exited error
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		b, _ = os.ReadFile(logPath)
 		if bytes.Contains(b, []byte(`"Starting workers"`)) && bytes.Contains(b, []byte(`syncschedule`)) {
-			return m, nil
+			return true, nil
 		}
-		if err := m.alive(); err != nil {
-			return nil, err
-		}
-		if time.Now().After(deadline) {
-			m.stop()
-			return nil, fmt.Errorf("manager not started after a minute:\n%s", tail(b, 20))
-		}
-		if err := ctx.Err(); err != nil {
-			m.stop()
-			return nil, err
-		}
-		time.Sleep(100 * time.Millisecond)
+		exited = m.alive()
+		return false, exited
+	})
+	switch {
+	case err == nil:
+		return m, nil
+	case exited != nil:
+		return nil, exited
+	case ctx.Err() != nil:
+		m.stop()
+		return nil, ctx.Err()
+	default:
+		m.stop()
+		return nil, fmt.Errorf("manager not started after a minute:\n%s", tail(b, 20))
 	}
 }
 
 func (m *managerProc) alive() error {
-	select {
-	case <-m.exited:
+	if done, err := m.proc.Exited(); done {
 		b, _ := os.ReadFile(m.logPath)
-		return fmt.Errorf("manager exited: %v\n%s", m.waitErr, tail(b, 20))
-	default:
-		return nil
+		return fmt.Errorf("manager exited: %v\n%s", err, tail(b, 20))
 	}
+	return nil
 }
 
-func (m *managerProc) stop() {
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(20 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
-}
+func (m *managerProc) stop() { m.proc.Stop(20 * time.Second) }
 
 // statusMiB is a memory figure of the manager's /proc/PID/status (VmHWM: peak
 // RSS; RssFile: the RSS of mapped files, mostly the binary itself) in MiB.
 func (m *managerProc) statusMiB(field string) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.proc.Pid()))
 	if err != nil {
 		return 0, fmt.Errorf("read manager status: %w", err)
 	}
@@ -381,7 +359,7 @@ func (m *managerProc) statusMiB(field string) (float64, error) {
 			return kb / 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, m.cmd.Process.Pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, m.proc.Pid())
 }
 
 type reconcileCounts struct{ total, errors float64 }

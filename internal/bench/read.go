@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/partner"
@@ -79,15 +80,16 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 	if err != nil {
 		return err
 	}
-	r.Intro = fmt.Sprintf("%s slots in the database (%d products × %d days × %d slots, 3 pax types each, loaded with COPY), "+
-		"read as `GET /api/v1/experience/{id}/slots?date=` for uniformly random (product, date) pairs by a closed-loop load "+
-		"generator in Go: %d keep-alive HTTP/1.1 connections on loopback, each sending its next request when the answer is read, for %d s. "+
-		"The API is `internal/api`'s server, in the benchmark's process, on its own store (a pool of 8 connections); an answer "+
-		"not cached is one statement, `store.ReadSlotsDocumentSQL`, in which Postgres builds the JSON answer. The "+
-		"database's own limit for the same reads is `pgbench -M prepared -c %d -j 2 -T %d` running that very statement "+
-		"for random pairs of the same set. Cache off: `--cache-size 0`. Cache on: a cache big enough for every pair (%d entries), "+
-		"filled by one pass over all pairs before measuring; the default `--cache-size` is %d.",
-		formatNumber(float64(total)), sz.products, sz.days, sz.slots, sz.conns, sz.seconds, sz.conns, sz.seconds, pairs+1000, api.DefaultCacheSize)
+	r.Intro = prose("read.intro", map[string]any{
+		"Slots":            formatNumber(float64(total)),
+		"Products":         sz.products,
+		"Days":             sz.days,
+		"SlotsPerDay":      sz.slots,
+		"Conns":            sz.conns,
+		"Seconds":          sz.seconds,
+		"CacheEntries":     pairs + 1000,
+		"DefaultCacheSize": api.DefaultCacheSize,
+	})
 	r.Repeats = fmt.Sprintf("%d with the cache off, then %d with it on; pgbench and the API one after the other in each repeat", sz.repeats, sz.repeats)
 
 	dbURL, err := h.newDatabase(ctx, "read")
@@ -218,8 +220,8 @@ func runRead(ctx context.Context, h *harness, r *Report) error {
 	l.add("filling the cache: one request per pair", "s", []float64{warmSecs}, nil)
 	l.add("cache hit ratio while measuring", "share", []float64{(hits - hits0) / (hits - hits0 + miss - miss0)}, nil)
 
-	r.note("The load generator, the API server, pgbench and PostgreSQL share the machine's %d cores: the API's figures include the HTTP client's CPU, pgbench's its own C client's. The load generator is a lean HTTP/1.1 client (like wrk: it writes the request, reads the status, headers and the Content-Length body into a reused buffer) rather than net/http's, whose CPU per request would be counted against the server.", h.machine.CPUs)
-	r.note("Every request must answer 200 with its whole body, and one answer in %d is decoded and compared with the slots loaded for its pair; before measuring, a sample of pairs is read through both API servers and through pgbench's statement, and all must equal the slots loaded (the cached and uncached answers and the statement's byte for byte). pgbench's statement is held equal to `internal/store`'s by a test.", checkEvery)
+	r.proseNote("read.shared-cores", map[string]any{"CPUs": h.machine.CPUs})
+	r.proseNote("read.checks", map[string]any{"CheckEvery": checkEvery})
 	return nil
 }
 
@@ -359,20 +361,19 @@ func startAPI(ctx context.Context, dbURL string, cacheSize int) (*apiProc, error
 	p := &apiProc{url: "http://" + ln.Addr().String(), db: db, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- srv.Serve(sctx, ln) }()
 	// Ready, and with the cache on, live: a hit needs the snapshot listener.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		resp, err := http.Get(p.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		last = err
+		if err != nil {
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("API not ready after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		p.stop()
+		return nil, fmt.Errorf("API not ready after 30s: %v", last)
 	}
 	if cacheSize > 0 {
 		if err := p.waitCacheLive(ctx); err != nil {
@@ -385,26 +386,22 @@ func startAPI(ctx context.Context, dbURL string, cacheSize int) (*apiProc, error
 
 // waitCacheLive asks for one answer twice until the second is a cache hit.
 func (p *apiProc) waitCacheLive(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		for range 2 {
 			resp, err := http.Get(p.url + "/api/v1/experience/1/slots?date=2000-01-01")
 			if err != nil {
-				return fmt.Errorf("probe the cache: %w", err)
+				return false, fmt.Errorf("probe the cache: %w", err)
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 		hits, _, err := p.cacheCounts(ctx)
-		if err != nil {
-			return err
-		}
-		if hits > 0 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+		return hits > 0, err
+	})
+	if wait.Interrupted(err) && ctx.Err() == nil {
+		return errors.New("the API's cache did not come live within 30s")
 	}
-	return errors.New("the API's cache did not come live within 30s")
+	return err
 }
 
 func (p *apiProc) cacheCounts(ctx context.Context) (hits, misses float64, err error) {

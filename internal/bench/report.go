@@ -1,14 +1,35 @@
 package bench
 
 import (
+	"embed"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/template"
 	"time"
 )
+
+// The reports' explanations (intros, section texts, notes) are prose for
+// people, kept in templates rather than in Go strings.
+//
+//go:embed templates/*.md.tmpl
+var proseFiles embed.FS
+
+var proseTemplates = template.Must(template.New("").Option("missingkey=error").ParseFS(proseFiles, "templates/*.md.tmpl"))
+
+// prose renders the block name of templates/*.md.tmpl with data.
+func prose(name string, data any) string {
+	var b strings.Builder
+	if err := proseTemplates.ExecuteTemplate(&b, name, data); err != nil {
+		// The templates are built in: a bad name or field is a bug, which
+		// TestProse catches.
+		panic(fmt.Sprintf("bench: render %s: %v", name, err))
+	}
+	return b.String()
+}
 
 // Report is the result of one topic: <topic>.md for people and <topic>.json for
 // tools, with the same content.
@@ -113,6 +134,9 @@ func (s *Section) add(name, unit string, values []float64, goal *Goal) *Row {
 	s.Rows = append(s.Rows, row)
 	return &s.Rows[len(s.Rows)-1]
 }
+
+// proseNote adds the block name of templates/*.md.tmpl as a note.
+func (r *Report) proseNote(name string, data any) { r.Notes = append(r.Notes, prose(name, data)) }
 
 func (r *Report) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))

@@ -380,19 +380,15 @@ func runWrite(ctx context.Context, h *harness, r *Report) error {
 	month := sz.monthProducts * sz.monthDays
 	monthRows := month * sz.monthSlots * rowsPerSlot
 	singleRows := sz.singleSlots * rowsPerSlot
-	r.Intro = fmt.Sprintf("Three ways of writing the same answers, each into a fresh database on one connection, one "+
-		"after the other in each repeat: **slotsync** (one answer: `store.WriteSnapshot`, canonical form and content hash, "+
-		"then a pair with nothing stored is COPYed straight into the tables, and a stored one COPYed into temporary "+
-		"staging tables and merged by one batch that deletes vanished rows and upserts only rows that differ; the month: "+
-		"the sync worker itself, with a partner that answers at once, whose group commit writes the answers queued behind "+
-		"a transaction together, up to 64 in one `store.WriteSnapshots` transaction); the "+
-		"**per-row loop**, the seed's way (one transaction per answer, an `INSERT … ON CONFLICT DO UPDATE` round trip per "+
-		"slot and per pax row, then a delete of vanished slots; every row rewritten every time); and **bare COPY** of the "+
-		"rows into tables that do not hold the pair yet (the limit: no comparison, no merge; first writes only). "+
-		"Cases: one (product, date) with %d slots × 3 pax types (%d rows); a month of %d products × %d days = %d "+
-		"answers of %d slots × 3 pax (%d rows); re-syncs of the same answers unchanged, and with 10%% of their rows "+
-		"changed (every tenth row's remaining count falls).",
-		sz.singleSlots, singleRows, sz.monthProducts, sz.monthDays, month, sz.monthSlots, monthRows)
+	r.Intro = prose("write.intro", map[string]any{
+		"SingleSlots":   sz.singleSlots,
+		"SingleRows":    singleRows,
+		"MonthProducts": sz.monthProducts,
+		"MonthDays":     sz.monthDays,
+		"MonthPairs":    month,
+		"MonthSlots":    sz.monthSlots,
+		"MonthRows":     monthRows,
+	})
 	r.Repeats = fmt.Sprintf("%d for the month; %d single writes per repeat (%d in all); growth once", sz.repeats, sz.singleWrites, sz.repeats*sz.singleWrites)
 
 	var reps []writeTimes
@@ -451,10 +447,7 @@ func runWrite(ctx context.Context, h *harness, r *Report) error {
 	s.add("per-row loop, unchanged re-sync", "ms", msCol(singles, wayLoop, caseSingleUnchanged), nil)
 	s.add("per-row loop, 10%-changed re-sync", "ms", msCol(singles, wayLoop, caseSingleChanged), nil)
 
-	m := r.section(fmt.Sprintf("A month: %d answers of %d slots × 3 pax = %d rows", month, sz.monthSlots, monthRows),
-		"Speeds in rows written per second over the whole pass. The per-row loop and bare COPY per answer take one "+
-			"transaction per answer, the bulk COPY one for the whole month; slotsync is the sync worker, whose group "+
-			"commit puts the answers that queued up while a transaction ran, up to 64, into the next one.")
+	m := r.section(fmt.Sprintf("A month: %d answers of %d slots × 3 pax = %d rows", month, sz.monthSlots, monthRows), prose("write.month", nil))
 	m.add("slotsync, first write", "rows/s", col(reps, wayOurs, caseMonth, monthRows), nil)
 	m.add("per-row loop, first write", "rows/s", col(reps, wayLoop, caseMonth, monthRows), nil)
 	m.add("bare COPY per answer, first write", "rows/s", col(reps, wayCopy, caseMonth, monthRows), nil)
@@ -469,17 +462,18 @@ func runWrite(ctx context.Context, h *harness, r *Report) error {
 	m.add("slotsync ÷ per-row loop, 10%-changed re-sync", "×", ratio(reps, wayOurs, caseMonthChanged, wayLoop, caseMonthChanged), nil)
 
 	perStmt := Summarize(msCol(singles, wayLoop, caseSingle)).Median / float64(singleRows+3)
-	r.note("The per-row loop's cost is its round trips: %d statements for one %d-slot answer, %.3f ms each here, on loopback to a server on the same machine. Over a network (a database in another pod or a managed service, 0.3–1 ms a round trip) the loop slows by that factor while slotsync's 10 or so round trips per answer barely move, so the ratio against the loop is smallest on this machine.",
-		singleRows+3, sz.singleSlots, perStmt)
-	r.note("With small answers (the month's %d slots against the loop's %d statements each) a transaction per answer would leave slotsync its fixed cost per answer (a connection from the pool, begin, advisory lock, stored hash, COPY, merge batch, commit: about 7 round trips), a third of the loop's. The sync worker's group commit shares that cost among the answers that queue up while a transaction runs: at the partner's real pace (30 requests a minute) every answer is alone in its transaction and nothing waits for company; in a backfill, or here, where the partner answers at once, transactions hold up to 64 answers.",
-		sz.monthSlots, sz.monthSlots*rowsPerSlot+3)
-	r.note("Of slotsync's first write of %d slots, about half is the foreign-key checks, one trigger call per slot row (to its sync record) and per pax row (to its slot), which the per-row loop and bare COPY pay as well; the rest is COPY into three indexed tables, the content hash and a few round trips. Bare COPY sends the rows in COPY's text format, as slotsync does: pgx's binary COPY would parse every decimal and date string on the client through a failed plan, slower than the server's own parse.",
-		sz.singleSlots)
+	r.proseNote("write.round-trips", map[string]any{
+		"Statements":   singleRows + 3,
+		"Slots":        sz.singleSlots,
+		"PerStatement": perStmt,
+	})
+	r.proseNote("write.small-answers", map[string]any{"Slots": sz.monthSlots, "LoopStatements": sz.monthSlots*rowsPerSlot + 3})
+	r.proseNote("write.foreign-keys", map[string]any{"Slots": sz.singleSlots})
 	if err := writeGrowth(ctx, h, r, sz, base); err != nil {
 		return err
 	}
-	r.note("Every pass checks its work: the slot, pax and sync row counts equal the answers written; slotsync's unchanged re-syncs report no row written and its changed ones exactly the changed rows (a tenth); a sample of answers reads back equal through `store.ReadSnapshot`.")
-	r.note("The server runs with fsync and synchronous_commit off (a throwaway test server): commits cost no disk flush, which favours the per-row loop and the per-answer COPY as much as slotsync.")
+	r.proseNote("write.checks", nil)
+	r.proseNote("write.no-fsync", nil)
 	return nil
 }
 
@@ -705,8 +699,11 @@ func bulkMonth(ctx context.Context, h *harness, sz writeSizes, base time.Time) (
 // speed of each stretch up to the next checkpoint.
 func writeGrowth(ctx context.Context, h *harness, r *Report, sz writeSizes, base time.Time) error {
 	const per = 500
-	s := r.section("Growth: rows written per second as the tables fill",
-		fmt.Sprintf("Answers of %d slots × 3 pax written one after another into one database; each figure is the speed of the stretch that ends at that many slots in the tables (one pass, so min = median = max). The per-row loop stops at %d slots and bare COPY at %d to bound the run time.", per, sz.loopGrowthMax, sz.copyGrowthMax))
+	s := r.section("Growth: rows written per second as the tables fill", prose("write.growth", map[string]any{
+		"Per":     per,
+		"LoopMax": sz.loopGrowthMax,
+		"CopyMax": sz.copyGrowthMax,
+	}))
 	chart := Chart{Title: "Write speed as the tables grow", XLabel: "log10(slots in the tables)", YLabel: "rows written per second"}
 	colors := map[string]string{wayOurs: "#1f77b4", wayLoop: "#ff7f0e", wayCopy: "#2ca02c"}
 	for _, way := range ways {

@@ -12,6 +12,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -77,7 +78,7 @@ func (e *Env) RestartManager(ctx context.Context) error {
 	old := e.manager
 	e.mu.Unlock()
 	if old != nil {
-		old.stop(0)
+		old.Stop(0)
 	}
 	p, err := startProcess(e.logDir(), "manager", []string{"KUBECONFIG=" + e.managerKC}, e.opts.Slotsync, e.managerArgs...)
 	if err != nil {
@@ -167,26 +168,24 @@ func (e *Env) applySample(ctx context.Context) error {
 // WaitReady waits until the sample schedule reports Ready=True: the first run of every
 // window succeeded.
 func (e *Env) WaitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var last string
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var ss inventoryv1alpha1.SyncSchedule
 		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: ScheduleName}, &ss); err == nil {
 			c := apimeta.FindStatusCondition(ss.Status.Conditions, inventoryv1alpha1.ConditionReady)
 			if c != nil && c.Status == metav1.ConditionTrue {
-				return nil
+				return true, nil
 			}
 			if c != nil {
 				last = c.Reason + ": " + c.Message
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("schedule %s/%s not Ready after %v (%s)", Namespace, ScheduleName, timeout, last)
-		case <-time.After(500 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("schedule %s/%s not Ready after %v (%s)", Namespace, ScheduleName, timeout, last)
 	}
+	return nil
 }
 
 // Instructions is what a person needs to look at the running system.

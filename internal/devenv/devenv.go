@@ -310,7 +310,7 @@ func (e *Env) Stop() {
 	}
 	e.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].stop(10 * time.Second)
+		procs[i].Stop(10 * time.Second)
 	}
 	if e.nodeStop != nil {
 		e.nodeStop()

@@ -20,6 +20,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
@@ -110,16 +111,13 @@ func (e *e2e) kubectl(args ...string) string {
 
 func (e *e2e) eventually(what string, check func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(step)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: after %v: %v", what, step, err)
-		}
-		time.Sleep(250 * time.Millisecond)
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, step, true, func(context.Context) (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		e.t.Fatalf("%s: after %v: %v", what, step, last)
 	}
 }
 

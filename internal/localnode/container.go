@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/slotsync/slotsync/internal/childproc"
 )
 
 const (
@@ -169,9 +171,9 @@ func (r *podRun) started(c *containerRun, pid int, exe string) {
 	r.mu.Unlock()
 	switch {
 	case killed:
-		_ = signalGroup(pid, syscall.SIGKILL)
+		_ = childproc.SignalGroup(pid, syscall.SIGKILL)
 	case stopping:
-		_ = signalGroup(pid, syscall.SIGTERM)
+		_ = childproc.SignalGroup(pid, syscall.SIGTERM)
 	}
 	r.log.Info("container started", "container", c.spec.Name, "pid", pid, "executable", exe)
 	r.notify()

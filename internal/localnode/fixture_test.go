@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -119,19 +120,20 @@ func (f *fixture) createPod(t *testing.T, ns string, pod *corev1.Pod) *corev1.Po
 // waitPod polls the API server until ok accepts the pod.
 func (f *fixture) waitPod(t *testing.T, ns, name string, timeout time.Duration, what string, ok func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last *corev1.Pod
-	for time.Now().Before(deadline) {
-		pod, err := f.client.CoreV1().Pods(ns).Get(f.ctx, name, metav1.GetOptions{})
+	err := wait.PollUntilContextTimeout(f.ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		pod, err := f.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err == nil {
 			last = pod
-			if ok(pod) {
-				return pod
-			}
-		} else if !apierrors.IsNotFound(err) {
+			return ok(pod), nil
+		}
+		if !apierrors.IsNotFound(err) && ctx.Err() == nil {
 			t.Logf("get pod %s/%s: %v", ns, name, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return false, nil
+	})
+	if err == nil {
+		return last
 	}
 	if last != nil {
 		t.Fatalf("pod %s/%s: %s: not within %s; phase %s reason %q message %q\ninit: %s\ncontainers: %s",
@@ -170,15 +172,14 @@ func (f *fixture) waitRunning(t *testing.T, ns, name string) *corev1.Pod {
 func (f *fixture) waitGone(t *testing.T, ns, name string, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for time.Since(start) < timeout {
-		_, err := f.client.CoreV1().Pods(ns).Get(f.ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(f.ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		_, err := f.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s/%s still exists after %s", ns, name, timeout)
 	}
-	t.Fatalf("pod %s/%s still exists after %s", ns, name, timeout)
-	return 0
+	return time.Since(start)
 }
 
 // kubeletGet calls the node's kubelet API over HTTPS, trusting only the

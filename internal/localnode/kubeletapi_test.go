@@ -1,12 +1,14 @@
 package localnode
 
 import (
+	"context"
 	"io"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 )
 
@@ -91,15 +93,13 @@ func (f *fixture) testFollowLogs(t *testing.T) {
 // waitLog polls the kubelet API until the container's log is want.
 func (f *fixture) waitLog(t *testing.T, ns, pod, container, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body := f.kubeletGet(t, "/containerLogs/"+ns+"/"+pod+"/"+container)
-		if code == 200 && body == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log of %s/%s/%s: %d %q, want %q", ns, pod, container, code, body, want)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var code int
+	var body string
+	err := wait.PollUntilContextTimeout(f.ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		code, body = f.kubeletGet(t, "/containerLogs/"+ns+"/"+pod+"/"+container)
+		return code == 200 && body == want, nil
+	})
+	if err != nil {
+		t.Fatalf("log of %s/%s/%s: %d %q, want %q", ns, pod, container, code, body, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -160,16 +161,14 @@ func (f *fixture) testNodeReady(t *testing.T) {
 		t.Errorf("pod capacity %v, want 110", pods)
 	}
 	// The lease is what keeps the node Ready in the controller-manager's eyes.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		lease, err := f.client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(f.ctx, testNodeName, metav1.GetOptions{})
-		if err == nil && lease.Spec.RenewTime != nil && ptr.Deref(lease.Spec.HolderIdentity, "") == testNodeName {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node lease not held by %s: %v", testNodeName, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var last error
+	err = wait.PollUntilContextTimeout(f.ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		lease, err := f.client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, testNodeName, metav1.GetOptions{})
+		last = err
+		return err == nil && lease.Spec.RenewTime != nil && ptr.Deref(lease.Spec.HolderIdentity, "") == testNodeName, nil
+	})
+	if err != nil {
+		t.Fatalf("node lease not held by %s: %v", testNodeName, last)
 	}
 }
 

@@ -2,6 +2,7 @@ package localnode
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/slotsync/slotsync/internal/childproc"
 )
 
 // podRun supervises one pod: init containers one by one, then the
@@ -125,7 +129,7 @@ func (r *podRun) run() {
 // reports whether its last run succeeded.
 func (r *podRun) runContainer(c *containerRun) bool {
 	policy := r.policy
-	failures := 0
+	backoff := r.restartBackoff()
 	for {
 		code, ran, took := r.attempt(c)
 		if !ran || r.isStopping() {
@@ -146,10 +150,9 @@ func (r *podRun) runContainer(c *containerRun) bool {
 		// As the kubelet: the delay doubles with each restart and starts
 		// over after a run twice as long as the longest delay.
 		if took > 2*r.p.cfg.MaxRestartBackoff {
-			failures = 0
+			backoff = r.restartBackoff()
 		}
-		delay := min(r.p.cfg.RestartBackoff<<min(failures, 20), r.p.cfg.MaxRestartBackoff)
-		failures++
+		delay := backoff.Step()
 		r.mu.Lock()
 		c.status.LastTerminationState = c.status.State
 		c.status.State = waitingState("CrashLoopBackOff",
@@ -160,6 +163,12 @@ func (r *podRun) runContainer(c *containerRun) bool {
 			return false
 		}
 	}
+}
+
+// restartBackoff gives the delays before each restart of a container:
+// RestartBackoff, doubling up to MaxRestartBackoff.
+func (r *podRun) restartBackoff() *wait.Backoff {
+	return &wait.Backoff{Duration: r.p.cfg.RestartBackoff, Factor: 2, Cap: r.p.cfg.MaxRestartBackoff, Steps: math.MaxInt}
 }
 
 // unsupported ends a pod whose image cannot run. Pods that would restart it
@@ -269,7 +278,7 @@ func (r *podRun) requestStop(grace time.Duration) {
 
 func (r *podRun) signalLocked(sig syscall.Signal) {
 	for _, c := range r.all() {
-		if err := signalGroup(c.pid, sig); err != nil {
+		if err := childproc.SignalGroup(c.pid, sig); err != nil {
 			r.log.Error(err, "stop container", "container", c.spec.Name)
 		}
 	}

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Client fetches inventory from the partner. It is safe for concurrent use.
@@ -151,6 +153,7 @@ func (c *Client) fetch(ctx context.Context, productID int64, date time.Time) ([]
 	u := c.base.JoinPath("api/v1/inventory", strconv.FormatInt(productID, 10))
 	u.RawQuery = url.Values{"date": {date.Format(DateLayout)}}.Encode()
 	failures, limited := 0, 0
+	backoff := c.retryBackoff()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -189,7 +192,7 @@ func (c *Client) fetch(ctx context.Context, productID int64, date time.Time) ([]
 		if failures >= c.maxAttempts {
 			return nil, fmt.Errorf("give up after %d attempts: %w", failures, err)
 		}
-		if err := sleep(ctx, c.backoff(failures)); err != nil {
+		if err := sleep(ctx, backoff.Step()); err != nil {
 			return nil, err
 		}
 	}
@@ -287,17 +290,12 @@ func (c *Client) redact(err error, u *url.URL) error {
 	return fmt.Errorf("%s %s: %w", http.MethodGet, safe.String(), err)
 }
 
-// backoff is the pause after the n-th failure: exponential, capped, with jitter in
-// its upper half so that shards that failed together do not retry together.
-func (c *Client) backoff(n int) time.Duration {
-	d := c.maxBackoff
-	if n-1 < 32 {
-		if e := c.baseBackoff << (n - 1); e > 0 && e < d {
-			d = e
-		}
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
+// retryBackoff gives the pause after each failure of one fetch: exponential
+// from baseBackoff, capped at maxBackoff, with jitter in its upper half so that
+// shards that failed together do not retry together. Halving the durations
+// and jittering by 1 draws each pause from [d/2, d).
+func (c *Client) retryBackoff() *wait.Backoff {
+	return &wait.Backoff{Duration: c.baseBackoff / 2, Factor: 2, Jitter: 1, Cap: c.maxBackoff / 2, Steps: math.MaxInt}
 }
 
 // sleep waits for d or until ctx ends, whichever is first.

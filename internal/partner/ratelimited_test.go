@@ -51,7 +51,13 @@ func TestBackoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for range 100 {
-			if d := c.backoff(tt.failures); d < tt.lo || d > tt.hi {
+			// The pause after the n-th failure is a fresh backoff's n-th step.
+			b := c.retryBackoff()
+			var d time.Duration
+			for range tt.failures {
+				d = b.Step()
+			}
+			if d < tt.lo || d > tt.hi {
 				t.Fatalf("backoff(%d) = %s, want within %s..%s", tt.failures, d, tt.lo, tt.hi)
 			}
 		}

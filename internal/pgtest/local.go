@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/slotsync/slotsync/internal/childproc"
 )
 
 // local is a postgres process of our own, on a temporary data directory.
@@ -29,9 +32,8 @@ type local struct {
 	cred             *syscall.Credential // the OS user postgres runs as, nil for ourselves
 	port             int
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has exited
+	mu   sync.Mutex
+	proc *childproc.Process // nil while postgres is not running
 }
 
 const installHint = "install PostgreSQL (apt-get install postgresql) or set " + EnvURL +
@@ -147,11 +149,16 @@ func (l *local) initialize(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, l.initdb, "-D", l.dataDir(), "--auth=trust", "-U", "postgres",
 		"-E", "UTF8", "--locale=C", "--no-sync")
 	l.prepare(cmd)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %w\n%s", err, out)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	p, err := childproc.Start(cmd)
+	if err == nil {
+		err = p.Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("initdb: %w\n%s", err, out.Bytes())
 	}
 	// The free port may be taken between choosing and binding it: try again then.
-	var err error
 	for range 3 {
 		if l.port, err = freePort(); err != nil {
 			return err
@@ -163,12 +170,12 @@ func (l *local) initialize(ctx context.Context) error {
 	return err
 }
 
-// prepare makes cmd run as the postgres user with a clean environment, in its own
-// process group, and die with us.
+// prepare makes cmd run as the postgres user with a clean environment;
+// childproc.Start puts it in its own process group and makes it die with us.
 func (l *local) prepare(cmd *exec.Cmd) {
 	cmd.Dir = l.dir
 	cmd.Env = []string{"LC_ALL=C", "PATH=" + os.Getenv("PATH")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: l.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: l.cred}
 }
 
 func freePort() (int, error) {
@@ -184,7 +191,7 @@ func freePort() (int, error) {
 func (l *local) start(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cmd != nil {
+	if l.proc != nil {
 		return errors.New("pgtest: postgres is already running")
 	}
 	logFile, err := os.OpenFile(l.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -202,23 +209,11 @@ func (l *local) start(ctx context.Context) error {
 	l.prepare(cmd)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 
-	started, exited := make(chan error, 1), make(chan struct{})
-	go func() {
-		// Pdeathsig fires when the thread that forked the child ends, not the
-		// process, so this goroutine keeps its thread for the child's lifetime.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	if err := <-started; err != nil {
+	p, err := childproc.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	l.cmd, l.exited = cmd, exited
+	l.proc = p
 
 	if err := l.waitReady(ctx); err != nil {
 		l.kill()
@@ -229,39 +224,46 @@ func (l *local) start(ctx context.Context) error {
 
 func (l *local) waitReady(ctx context.Context) error {
 	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", l.port)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	var last error
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err == nil {
-			return conn.Close(ctx)
+			return true, conn.Close(ctx)
 		}
-		select {
-		case <-l.exited:
-			return errors.New("postgres exited")
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (last error: %w)", ctx.Err(), err)
-		case <-tick.C:
+		last = err
+		if done, _ := l.proc.Exited(); done {
+			return false, errPostgresExited
 		}
+		return false, nil
+	})
+	if err != nil && !errors.Is(err, errPostgresExited) && ctx.Err() != nil {
+		return fmt.Errorf("not ready: %w (last error: %w)", ctx.Err(), last)
 	}
+	return err
 }
+
+var errPostgresExited = errors.New("postgres exited")
 
 // shutdown stops postgres with a fast shutdown, killing it if that hangs.
 func (l *local) shutdown() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cmd == nil {
+	if l.proc == nil {
 		return nil
 	}
-	_ = l.cmd.Process.Signal(syscall.SIGINT)
+	// SIGINT to postgres alone: its backends go when it tells them to.
+	_ = syscall.Kill(l.proc.Pid(), syscall.SIGINT)
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
 	select {
-	case <-l.exited:
-	case <-time.After(30 * time.Second):
+	case <-l.proc.Done():
+	case <-t.C:
 		l.killLocked()
 		return errors.New("pgtest: postgres did not shut down within 30s; killed")
 	}
-	l.killGroup()
-	l.cmd = nil
+	// Any backend it left behind.
+	_ = l.proc.Kill()
+	l.proc = nil
 	return nil
 }
 
@@ -271,17 +273,14 @@ func (l *local) kill() {
 	l.killLocked()
 }
 
+// killLocked kills postgres and any backend it left behind.
 func (l *local) killLocked() {
-	if l.cmd == nil {
+	if l.proc == nil {
 		return
 	}
-	l.killGroup()
-	<-l.exited
-	l.cmd = nil
+	_ = l.proc.Kill()
+	l.proc = nil
 }
-
-// killGroup kills postgres and any backend it left behind.
-func (l *local) killGroup() { _ = syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL) }
 
 // destroy kills postgres and removes its files: the data is throwaway, so there
 // is nothing to shut down cleanly for.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
@@ -635,48 +636,12 @@ SELECT (SELECT slot_count FROM inventory_syncs WHERE product_id = $1 AND date = 
 	if slotCount != nil {
 		st.synced, st.slotCount = true, *slotCount
 	}
-	rows, err := tx.Query(ctx, `
-SELECT s.provider_slot_id, s.start_date, s.start_time, s.end_time, s.remaining, s.currency_code,
-       coalesce(s.variant_id, 0),
-       p.pax_type, p.name, p.description, coalesce(p.min_count, 0), coalesce(p.max_count, 0),
-       p.remaining, p.is_primary, p.final_price::text, p.original_price::text,
-       coalesce(p.discount::text, ''), p.currency_code
-FROM slots s LEFT JOIN slot_pax p USING (product_id, date, provider_slot_id)
-WHERE s.product_id = $1 AND s.date = $2
-ORDER BY s.start_time COLLATE "C", s.provider_slot_id COLLATE "C", p.pax_type COLLATE "C"`, p.ProductID, day)
-	if err != nil {
+	snap, err := store.ReadSnapshotTx(ctx, tx, p.ProductID, p.Date)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return st, fmt.Errorf("read slots of %s: %w", p, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var sl partner.Slot
-		var pax partner.PaxAvailability
-		var paxType, final, original *string
-		var name, desc, discount, currency *string
-		var paxMin, paxMax, remaining *int
-		var primary *bool
-		if err := rows.Scan(&sl.ProviderSlotID, &sl.StartDate, &sl.StartTime, &sl.EndTime, &sl.Remaining,
-			&sl.CurrencyCode, &sl.VariantID, &paxType, &name, &desc, &paxMin, &paxMax, &remaining,
-			&primary, &final, &original, &discount, &currency); err != nil {
-			return st, fmt.Errorf("read slots of %s: %w", p, err)
-		}
-		n := len(st.slots)
-		if n == 0 || st.slots[n-1].ProviderSlotID != sl.ProviderSlotID {
-			st.slots = append(st.slots, sl)
-			n++
-		}
-		if paxType == nil {
-			continue
-		}
-		pax = partner.PaxAvailability{
-			Type: *paxType, Name: *name, Description: *desc, Min: *paxMin, Max: *paxMax,
-			Remaining: *remaining, IsPrimary: *primary,
-			Price: partner.Price{FinalPrice: partner.Decimal(*final), OriginalPrice: partner.Decimal(*original),
-				Discount: partner.Decimal(*discount), CurrencyCode: *currency},
-		}
-		st.slots[n-1].PaxAvailability = append(st.slots[n-1].PaxAvailability, pax)
-	}
-	return st, rows.Err()
+	st.slots = snap.Slots
+	return st, nil
 }
 
 // verify checks every pair of the cycle: a pair the cycle wrote holds the
@@ -779,19 +744,17 @@ SELECT (SELECT coalesce(sum(slot_count), 0) FROM inventory_syncs),
 
 // waitDatabase waits until the database answers again after a restart.
 func (s *soak) waitDatabase(ctx context.Context) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := s.check.Ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("database not back within a minute: %w", errors.Join(err, ctx.Err()))
-		}
-		time.Sleep(100 * time.Millisecond)
+		defer cancel()
+		last = s.check.Ping(pctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("database not back within a minute: %w", errors.Join(last, ctx.Err()))
 	}
+	return nil
 }
 
 // sameSlots compares answers as the API serves them: an empty day equals a

@@ -9,3 +9,6 @@ import "context"
 func SetHook(s *Store, hook func(ctx context.Context, stage string, pid uint32) error) {
 	s.hook = hook
 }
+
+// ParseSnapshotPayload reads a notification on SnapshotChannel.
+var ParseSnapshotPayload = parseSnapshotPayload

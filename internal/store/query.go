@@ -69,8 +69,8 @@ func (s *Store) availableDates(ctx context.Context, productID int64, from, to st
 	}
 	defer rollback(ctx, tx)
 
-	var known bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`, productID).Scan(&known); err != nil {
+	known, err := productKnown(ctx, tx, productID)
+	if err != nil {
 		return nil, fmt.Errorf("look up product: %w", err)
 	}
 	if !known {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/store"
@@ -213,11 +214,10 @@ WHERE indexrelname = 'slot_pax_available_price_idx'`).Scan(&n)
 	}
 	// A session flushes its statistics when it ends, an idle one only every 10 s.
 	s2.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for scans() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("AvailableDates did not scan slot_pax_available_price_idx")
-		}
-		time.Sleep(100 * time.Millisecond)
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
+		return scans() != before, nil
+	})
+	if err != nil {
+		t.Fatal("AvailableDates did not scan slot_pax_available_price_idx")
 	}
 }

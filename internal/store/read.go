@@ -38,7 +38,12 @@ func (s *Store) ReadSnapshot(ctx context.Context, productID int64, date time.Tim
 const ReadSyncTimesSQL = `
 SELECT (SELECT synced_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
        (SELECT changed_at FROM inventory_syncs WHERE product_id = $1 AND date = $2),
-       EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
+       ` + productKnownSQL
+
+// productKnownSQL is true when the product ($1) was synced on any date: it
+// tells a product we know nothing of (ErrNotFound) from a known one without
+// data on a date.
+const productKnownSQL = `EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
 
 // ReadSlotsSQL: see ReadSyncTimesSQL. ORDER BY uses the C collation so the order
 // is the bytes', whatever the database's default collation.
@@ -89,7 +94,7 @@ SELECT concat('{"productId":', $1::bigint, ',"date":"', to_char($2::date, 'YYYY-
               GROUP BY p.provider_slot_id) AS x USING (provider_slot_id)
    WHERE s.product_id = $1 AND s.date = $2),
   ']}')
-WHERE EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`
+WHERE ` + productKnownSQL
 
 // ReadSlotsDocument returns the JSON answer of the slots route for productID on
 // date as ReadSlotsDocumentSQL builds it, in a new slice; ErrNotFound means the
@@ -123,17 +128,32 @@ func (s *Store) AppendSlotsDocument(ctx context.Context, buf []byte, productID i
 }
 
 func (s *Store) readSnapshot(ctx context.Context, productID int64, day string) (Snapshot, error) {
-	snap := Snapshot{Slots: []partner.Slot{}}
 	// One repeatable-read snapshot for both queries: a write committing between
 	// them must not pair one answer's sync time with another's slots.
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return snap, fmt.Errorf("begin: %w", err)
+		return Snapshot{Slots: []partner.Slot{}}, fmt.Errorf("begin: %w", err)
 	}
 	defer rollback(ctx, tx)
+	return readSnapshotTx(ctx, tx, productID, day)
+}
 
+// ReadSnapshotTx is ReadSnapshot inside tx, for a caller that reads more from
+// the same snapshot of the database (the soak's row counts); tx should be
+// repeatable read.
+func ReadSnapshotTx(ctx context.Context, tx pgx.Tx, productID int64, date time.Time) (Snapshot, error) {
+	day := dateText(date)
+	snap, err := readSnapshotTx(ctx, tx, productID, day)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read snapshot of product %d on %s: %w", productID, day, err)
+	}
+	return snap, nil
+}
+
+func readSnapshotTx(ctx context.Context, tx pgx.Tx, productID int64, day string) (Snapshot, error) {
+	snap := Snapshot{Slots: []partner.Slot{}}
 	var known bool
-	err = tx.QueryRow(ctx, ReadSyncTimesSQL, productID, day).
+	err := tx.QueryRow(ctx, ReadSyncTimesSQL, productID, day).
 		Scan(&snap.SyncedAt, &snap.ChangedAt, &known)
 	if err != nil {
 		return snap, fmt.Errorf("read sync time: %w", err)
@@ -187,12 +207,23 @@ func (s *Store) readSnapshot(ctx context.Context, productID int64, day string) (
 
 // ProductKnown reports whether productID was ever synced, on any date.
 func (s *Store) ProductKnown(ctx context.Context, productID int64) (bool, error) {
-	var known bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM inventory_syncs WHERE product_id = $1)`, productID).Scan(&known)
+	known, err := productKnown(ctx, s.pool, productID)
 	if err != nil {
 		return false, fmt.Errorf("look up product %d: %w", productID, err)
 	}
 	return known, nil
+}
+
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// productKnown runs productKnownSQL on q.
+func productKnown(ctx context.Context, q rowQuerier, productID int64) (bool, error) {
+	var known bool
+	err := q.QueryRow(ctx, "SELECT "+productKnownSQL, productID).Scan(&known)
+	return known, err
 }
 
 // SyncedByRun returns the dates, as "YYYY-MM-DD", among dates whose pair with

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
@@ -79,19 +80,16 @@ func TestSyncWorkerSIGKILLedMidTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		var alive bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil {
-			t.Fatal(err)
-		}
-		if !alive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the killed worker's backend %d is still there after 30s", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive)
+		return !alive, err
+	})
+	if wait.Interrupted(err) {
+		t.Fatalf("the killed worker's backend %d is still there after 30s", pid)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	requireSnapshot(t, e.db, a, "after the killed worker's backend ended")
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
@@ -113,31 +114,29 @@ func waitBlockedWriter(t *testing.T, dbURL, app string) int {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var pid int
-		var xid *string
-		var query string
-		err := conn.QueryRow(ctx, `
+	var pid int
+	var xid *string
+	var query string
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = conn.QueryRow(ctx, `
 SELECT pid, backend_xid::text, query FROM pg_stat_activity
 WHERE datname = current_database() AND application_name LIKE $1 || '%' AND wait_event_type = 'Lock'`, app).
 			Scan(&pid, &xid, &query)
-		if err == nil {
-			// A transaction id is assigned at its first write: the sync row and the
-			// deletions are in, uncommitted.
-			if xid == nil {
-				t.Fatalf("the blocked writer %d has written nothing yet (query %q)", pid, query)
-			}
-			if !strings.Contains(query, "slot_pax") {
-				t.Fatalf("the writer blocked at %q, not at the pax merge", query)
-			}
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no writer of %s blocked mid-snapshot within a minute: %v", app, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("no writer of %s blocked mid-snapshot within a minute: %v", app, last)
 	}
+	// A transaction id is assigned at its first write: the sync row and the
+	// deletions are in, uncommitted.
+	if xid == nil {
+		t.Fatalf("the blocked writer %d has written nothing yet (query %q)", pid, query)
+	}
+	if !strings.Contains(query, "slot_pax") {
+		t.Fatalf("the writer blocked at %q, not at the pax merge", query)
+	}
+	return pid
 }
 
 // requireSnapshot checks that the pair holds exactly want, with a sync record
@@ -292,17 +291,14 @@ func TestSyncPostgresDown(t *testing.T) {
 // pings connections idle for over a second) and is then replaced.
 func waitDatabase(t *testing.T, db *store.Store) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := db.Ping(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the database did not answer within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		last = db.Ping(ctx)
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("the database did not answer within 30s: %v", last)
 	}
 }

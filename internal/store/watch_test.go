@@ -1,0 +1,80 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/slotsync/slotsync/internal/store"
+)
+
+func TestParseSnapshotPayload(t *testing.T) {
+	tests := []struct {
+		payload string
+		product int64
+		date    string
+		wantErr bool
+	}{
+		{"14:2026-12-01", 14, "2026-12-01", false},
+		{"9223372036854775807:2026-12-01", 1<<63 - 1, "2026-12-01", false},
+		{"14", 0, "", true},
+		{"x:2026-12-01", 0, "", true},
+		{"14:2026-02-30", 0, "", true},
+		{"14:", 0, "", true},
+	}
+	for _, tt := range tests {
+		product, date, err := store.ParseSnapshotPayload(tt.payload)
+		if (err != nil) != tt.wantErr || product != tt.product || date != tt.date {
+			t.Errorf("ParseSnapshotPayload(%q) = %d, %q, %v", tt.payload, product, date, err)
+		}
+	}
+}
+
+// TestWatchSnapshots: once listening, the watcher reports a committed snapshot
+// and a foreign notification on the channel as unreadable.
+func TestWatchSnapshots(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	s, _ := newStore(t)
+	events := make(chan string, 16)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.WatchSnapshots(wctx, store.SnapshotWatch{
+			Listening:  func() { events <- "listening" },
+			Snapshot:   func(product int64, date string) { events <- fmt.Sprintf("snapshot %d %s", product, date) },
+			Unreadable: func(error) { events <- "unreadable" },
+			Lost:       func(err error, _ time.Duration) { events <- "lost: " + err.Error() },
+		})
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	next := func() string {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+			return ""
+		}
+	}
+
+	if got := next(); got != "listening" {
+		t.Fatalf("first event %q, want listening", got)
+	}
+	write(t, s, answerA(), instant(0))
+	if got, want := next(), "snapshot 14 2026-12-01"; got != want {
+		t.Errorf("event %q, want %q", got, want)
+	}
+	if _, err := s.Pool().Exec(ctx, "SELECT pg_notify($1, 'not a snapshot')", store.SnapshotChannel); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != "unreadable" {
+		t.Errorf("event %q for a foreign payload, want unreadable", got)
+	}
+}
