@@ -52,7 +52,7 @@ func runController(ctx context.Context, h *harness, r *Report) error {
 	}
 	big := sizes[len(sizes)-1]
 	r.Intro = fmt.Sprintf("SyncSchedules created at once (16 clients in parallel) on envtest's kube-apiserver and etcd, "+
-		"reconciled by the real manager: this binary run as `slotsync manager --leader-elect=false` in a process of its own "+
+		"reconciled by the real manager: the production binary run as `slotsync manager --leader-elect=false` in a process of its own "+
 		"(so its memory is its own), with its default 4 concurrent reconciles, talking to the API server through a "+
 		"kubeconfig of an envtest user. Each schedule has 2 products, 2 shards and the default windows (today, week, "+
 		"month: 3 bands, so 3 Jobs) and a partner key of its own. Time to Jobs runs from the first create until a live "+
@@ -111,7 +111,7 @@ func runController(ctx context.Context, h *harness, r *Report) error {
 	chart.Series = []Series{tj, rss}
 	r.plot("controller.svg", "Time until every schedule has its Jobs, and the manager's peak RSS, against the number of schedules.", chart.SVG())
 	r.note("Each run checks its work: every schedule ends with exactly 3 Jobs, one per band (today, week, month), each controlled by that schedule; no schedule has more.")
-	r.note("Peak RSS counts the pages of the slotsync binary the manager has mapped (RssFile above: one binary serves every command), besides its Go heap, stacks and runtime. The manager's cache holds only slotsync's Jobs and pods, without managedFields, Job pod templates or pod specs, which it never reads (controllers.CacheOptions); `slotsync manager --pprof-bind-address=127.0.0.1:6060` serves a heap profile.")
+	r.note("Peak RSS counts the pages of the slotsync binary the manager has mapped (RssFile above: the same binary serves the API, the sync worker and migrations), besides its Go heap, stacks and runtime. The manager's cache holds only slotsync's Jobs and pods, without managedFields, Job pod templates or pod specs, which it never reads (controllers.CacheOptions); `slotsync manager --pprof-bind-address=127.0.0.1:6060` serves a heap profile.")
 	r.note("envtest runs no Job controller, so the Jobs stay active: this measures the controller creating the first runs, not the runs themselves.")
 	r.note("The schedules use a partner key each: schedules that share a key re-reconcile each other on every change (the budget is shared), which is a different, quadratic load not measured here.")
 	return nil
@@ -289,13 +289,6 @@ type managerProc struct {
 }
 
 func startManager(ctx context.Context, binary, kubeconfig, dir string) (*managerProc, error) {
-	if binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find the slotsync binary: %w", err)
-		}
-		binary = exe
-	}
 	metricsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
