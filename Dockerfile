@@ -1,10 +1,11 @@
-# One image with the slotsync binary: manager, API, sync worker and migrations.
+# One image with the slotsync binary: manager, API, sync worker and migrations. The
+# dev tooling (cmd/slotsync-dev) never goes in.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY api/ api/
-COPY cmd/ cmd/
+COPY cmd/slotsync/ cmd/slotsync/
 COPY controllers/ controllers/
 COPY internal/ internal/
 COPY migrations/ migrations/

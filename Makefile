@@ -18,8 +18,8 @@ all: build
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/slotsync.
-	CGO_ENABLED=0 go build -trimpath -o bin/slotsync ./cmd/slotsync
+build: ## Build bin/slotsync (what ships) and bin/slotsync-dev (local environment, simulator, benchmarks).
+	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/slotsync ./cmd/slotsync-dev
 
 .PHONY: deps
 deps: ## Install missing system packages (PostgreSQL, kubectl) from Debian.
@@ -85,13 +85,13 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 10s) after its committed se
 bench: deps build envtest-assets ## Measure slotsync against its baselines and limits (under 30 min); writes bench/results.
 	@command -v pgbench >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/pgbench' >/dev/null || \
 	  { echo "pgbench not found: it ships with Debian's postgresql-15 (make deps installs it)" >&2; exit 1; }
-	KUBEBUILDER_ASSETS=$(K8S_BIN) timeout 30m bin/slotsync bench --out bench/results
+	KUBEBUILDER_ASSETS=$(K8S_BIN) timeout 30m bin/slotsync-dev bench --out bench/results
 
 ##@ Run
 
 .PHONY: dev
 dev: deps build k8s-binaries ## Start the whole system locally: control plane, node, Postgres, simulator, manager, API.
-	bin/slotsync dev --k8s-bin $(K8S_BIN) $(DEV_FLAGS)
+	bin/slotsync-dev dev --k8s-bin $(K8S_BIN) $(DEV_FLAGS)
 
 .PHONY: dev-fast
 dev-fast: DEV_FLAGS = --fast

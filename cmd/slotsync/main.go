@@ -1,5 +1,7 @@
-// Command slotsync is the single binary of slotsync: the operator's manager, the
-// REST API, the sync worker that each Job runs, migrations and the partner simulator.
+// Command slotsync is the production binary of slotsync, the one the image ships:
+// the operator's manager, the REST API, the sync worker that each Job runs and
+// migrations. Development tooling is cmd/slotsync-dev; nothing here may link it
+// (deps_test.go).
 package main
 
 import (
@@ -66,7 +68,7 @@ and the database URL from DATABASE_URL.`,
 	}
 	root.PersistentFlags().IntVarP(&verbosity, "verbosity", "v", 0, "log verbosity: 0 for info, 1 and more for detail")
 	root.PersistentFlags().BoolVar(&development, "dev-log", false, "human-readable console logs instead of JSON")
-	root.AddCommand(newMigrateCmd(), newPartnerSimCmd(), newSyncCmd(), newManagerCmd(), newDevCmd(), newAPICmd(), newBenchCmd())
+	root.AddCommand(newMigrateCmd(), newSyncCmd(), newManagerCmd(), newAPICmd())
 	return root
 }
 

@@ -1,7 +1,8 @@
 // Package bench measures slotsync against its baselines and physical limits, side
 // by side in one run, and writes the results as Markdown tables, JSON and SVG plots
-// (`slotsync bench`, `make bench`). Each goal of the project is a ratio measured in
-// the same run, never an absolute time: the machines it runs on are small and shared.
+// (`slotsync-dev bench`, `make bench`). Each goal of the project is a ratio measured
+// in the same run, never an absolute time: the machines it runs on are small and
+// shared.
 //
 // Benchmarks are not tests: a figure that misses its goal is reported with a ✗, not
 // an error. But every benchmark checks its own work (rows written, answers equal,
@@ -40,8 +41,8 @@ type Options struct {
 	// Quick shrinks every benchmark to a smoke run of seconds: it checks that the
 	// code works, and its figures mean little.
 	Quick bool
-	// Manager is the slotsync binary the controller benchmark runs as
-	// `slotsync manager`; empty means this executable.
+	// Manager is the production slotsync binary, which the controller benchmark
+	// runs as `slotsync manager`; required for that topic.
 	Manager string
 }
 
@@ -75,6 +76,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.OutDir == "" {
 		return errors.New("no output directory")
+	}
+	if slices.Contains(topics, "controller") && opts.Manager == "" {
+		return errors.New("no slotsync binary for the controller benchmark's manager")
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", opts.OutDir, err)

@@ -278,13 +278,6 @@ type managerProc struct {
 }
 
 func startManager(ctx context.Context, binary, kubeconfig, dir string) (*managerProc, error) {
-	if binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find the slotsync binary: %w", err)
-		}
-		binary = exe
-	}
 	metricsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err

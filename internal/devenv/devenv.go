@@ -1,7 +1,7 @@
 // Package devenv runs slotsync on one machine with no cluster: a real control plane
 // (etcd, kube-apiserver, kube-controller-manager, kube-scheduler built from source), a
 // node that runs pods as local processes, Postgres, the partner simulator, the
-// manager and the REST API. `slotsync dev` and the end-to-end tests use it.
+// manager and the REST API. `slotsync-dev dev` and the end-to-end tests use it.
 //
 // Everything listens on 127.0.0.1 only. State lives in Options.Root and is wiped at
 // each start.
@@ -53,7 +53,8 @@ type Options struct {
 	Root string
 	// K8sBin holds etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
 	K8sBin string
-	// Slotsync is the slotsync binary; the node runs it for the image slotsync:dev.
+	// Slotsync is the production slotsync binary, which runs the manager and the
+	// API; the node runs it for the image slotsync:dev.
 	Slotsync string
 	// RepoRoot holds config/ (CRDs, RBAC, the sample).
 	RepoRoot string

@@ -51,7 +51,7 @@ func repoRoot(t *testing.T) string {
 	}
 }
 
-// TestE2E drives `slotsync dev --fast` the way users do: kubectl and HTTP.
+// TestE2E drives `slotsync-dev dev --fast` the way users do: kubectl and HTTP.
 func TestE2E(t *testing.T) {
 	root := repoRoot(t)
 	bin := filepath.Join(root, "bin", "slotsync")

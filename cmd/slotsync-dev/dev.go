@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -13,16 +12,17 @@ import (
 
 func newDevCmd() *cobra.Command {
 	var (
-		root, k8sBin, repo string
-		fast               bool
-		readyTimeout       time.Duration
+		root, k8sBin, repo, slotsync string
+		fast                         bool
+		readyTimeout                 time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole of slotsync on this machine, with a local Kubernetes control plane",
 		Long: `dev starts, on 127.0.0.1 only: etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler (from --k8s-bin; 'make k8s-binaries' builds them), a node that runs pods
-as local processes, PostgreSQL, the partner simulator, the manager and the REST API.
+as local processes, PostgreSQL, the partner simulator, and the manager and the REST API
+from the production binary (--slotsync; 'make build' builds it).
 It installs the CRD and RBAC from config/, creates the Secrets, applies the sample
 SyncSchedule for products 14 and 15, waits for its first successful sync and prints
 how to look at it. Ctrl-C stops everything. State lives in --root and is wiped at
@@ -32,18 +32,18 @@ each start.
 simulator's inventory clock), so several runs happen within minutes.
 
 The node runs pods as plain processes: no container isolation, no images (slotsync:dev
-maps to this binary), no resource limits, everything on 127.0.0.1.`,
+maps to --slotsync), no resource limits, everything on 127.0.0.1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			self, err := os.Executable()
+			bin, err := slotsyncBinary(slotsync)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			began := time.Now()
 			env, err := devenv.Start(ctx, devenv.Options{
-				Root: abs(root), K8sBin: abs(k8sBin), RepoRoot: abs(repo), Slotsync: self, Fast: fast, Progress: out,
+				Root: abs(root), K8sBin: abs(k8sBin), RepoRoot: abs(repo), Slotsync: bin, Fast: fast, Progress: out,
 			})
 			if err != nil {
 				return err
@@ -64,6 +64,7 @@ maps to this binary), no resource limits, everything on 127.0.0.1.`,
 	f.StringVar(&root, "root", ".dev", "directory for all state; wiped at start")
 	f.StringVar(&k8sBin, "k8s-bin", "bin/k8s", "directory holding etcd, kube-apiserver, kube-controller-manager and kube-scheduler")
 	f.StringVar(&repo, "repo", ".", "the slotsync checkout, for config/")
+	f.StringVar(&slotsync, "slotsync", defaultSlotsync, "the production slotsync binary, run for the manager, the API and the image slotsync:dev")
 	f.BoolVar(&fast, "fast", false, "run time 60x faster for demos")
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the first successful sync")
 	return cmd

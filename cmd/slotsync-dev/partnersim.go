@@ -65,7 +65,7 @@ given to the simulator are test keys; never pass a real partner key on a command
 line.
 
 Example:
-  slotsync partner-sim --products 50 --window 10s --fault-error-rate 0.05
+  slotsync-dev partner-sim --products 50 --window 10s --fault-error-rate 0.05
   curl -H 'x-api-key: dev-key' 'http://127.0.0.1:8081/api/v1/inventory/14?date=2026-12-01'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
