@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/cli"
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/syncer"
@@ -124,7 +125,7 @@ Environment:
 				}
 			}
 			if runErr != nil && sum.Reason == inventoryv1alpha1.ReasonPartnerUnauthorized {
-				return &exitError{code: int(inventoryv1alpha1.ExitCodePartnerUnauthorized), err: runErr}
+				return &cli.ExitError{Code: int(inventoryv1alpha1.ExitCodePartnerUnauthorized), Err: runErr}
 			}
 			return runErr
 		},

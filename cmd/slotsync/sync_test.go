@@ -8,6 +8,7 @@ import (
 	"time"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/cli"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
 )
@@ -47,7 +48,7 @@ func TestSyncExitCodes(t *testing.T) {
 			err := cmd.ExecuteContext(ctx)
 			got := 0
 			if err != nil {
-				got = exitCode(err)
+				got = cli.ExitCode(err)
 			}
 			if got != tt.want {
 				t.Errorf("exit code %d (error %v), want %d", got, err, tt.want)
