@@ -2,16 +2,12 @@ package v1alpha1_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 )
@@ -19,15 +15,7 @@ import (
 // The +kubebuilder:default markers cannot name the Go constants: the generated
 // schema must default every field to what the methods fall back to.
 func TestCRDDefaultsMatchGoDefaults(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(crdDir, "inventory.slotsync.io_syncschedules.yaml"))
-	if err != nil {
-		t.Fatalf("read CRD (run `make manifests`): %v", err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict(b, &crd); err != nil {
-		t.Fatalf("decode CRD: %v", err)
-	}
-	spec := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
+	spec := readCRD(t).Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"]
 	tests := []struct {
 		path string
 		// want is the Go default; the schema's default is decoded into a new value of its type.

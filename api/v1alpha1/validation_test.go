@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,7 +23,20 @@ import (
 	"github.com/slotsync/slotsync/internal/kubetest"
 )
 
-const crdDir = "../../config/crd/bases"
+// readCRD decodes the generated SyncSchedule CRD, strictly: a field the Go type
+// does not know means the CRD and the vendored apiextensions disagree.
+func readCRD(t *testing.T) apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	b, err := os.ReadFile("../../config/crd/bases/inventory.slotsync.io_syncschedules.yaml")
+	if err != nil {
+		t.Fatalf("read CRD (run `make manifests`): %v", err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(b, &crd); err != nil {
+		t.Fatalf("decode CRD: %v", err)
+	}
+	return crd
+}
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
 
@@ -69,6 +81,20 @@ func newSchedule(ns, name string, spec map[string]any) *unstructured.Unstructure
 	u.SetNamespace(ns)
 	u.SetName(name)
 	return u
+}
+
+// createAndGet creates obj, failing the test with what on an error, and returns
+// the schedule as the API server stored it.
+func createAndGet(t *testing.T, c client.Client, obj client.Object, what string) inventoryv1alpha1.SyncSchedule {
+	t.Helper()
+	if err := c.Create(context.Background(), obj); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var got inventoryv1alpha1.SyncSchedule
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), &got); err != nil {
+		t.Fatalf("get schedule: %v", err)
+	}
+	return got
 }
 
 func set(path string, v any) func(map[string]any) {
@@ -235,14 +261,7 @@ func TestSchemaDefaults(t *testing.T) {
 	ns := newNamespace(t, c)
 	ctx := context.Background()
 
-	if err := c.Create(ctx, newSchedule(ns, "defaults", minimalSpec())); err != nil {
-		t.Fatalf("create minimal schedule: %v", err)
-	}
-	var got inventoryv1alpha1.SyncSchedule
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "defaults"}, &got); err != nil {
-		t.Fatalf("get schedule: %v", err)
-	}
-	s := got.Spec
+	s := createAndGet(t, c, newSchedule(ns, "defaults", minimalSpec()), "create minimal schedule").Spec
 	check := func(field string, got, want any) {
 		t.Helper()
 		if !reflect.DeepEqual(got, want) {
@@ -278,13 +297,7 @@ func TestStatusSubresource(t *testing.T) {
 	ns := newNamespace(t, c)
 	ctx := context.Background()
 
-	if err := c.Create(ctx, newSchedule(ns, "status", minimalSpec())); err != nil {
-		t.Fatalf("create schedule: %v", err)
-	}
-	var s inventoryv1alpha1.SyncSchedule
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "status"}, &s); err != nil {
-		t.Fatalf("get schedule: %v", err)
-	}
+	s := createAndGet(t, c, newSchedule(ns, "status", minimalSpec()), "create schedule")
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
 		Type: inventoryv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
@@ -326,13 +339,7 @@ func TestSampleIsValid(t *testing.T) {
 		t.Fatalf("decode sample: %v", err)
 	}
 	u.SetNamespace(ns)
-	if err := c.Create(context.Background(), u); err != nil {
-		t.Fatalf("the API server rejected the sample: %v", err)
-	}
-	var got inventoryv1alpha1.SyncSchedule
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(u), &got); err != nil {
-		t.Fatalf("get sample: %v", err)
-	}
+	got := createAndGet(t, c, u, "the API server rejected the sample")
 	if want := []int64{14, 15}; !reflect.DeepEqual(got.Spec.Products, want) {
 		t.Errorf("sample products %v, want %v", got.Spec.Products, want)
 	}
@@ -342,14 +349,7 @@ func TestSampleIsValid(t *testing.T) {
 // schema has a description, and the fields of our own types start theirs with
 // the field's JSON name.
 func TestCRDDescriptions(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(crdDir, "inventory.slotsync.io_syncschedules.yaml"))
-	if err != nil {
-		t.Fatalf("read CRD (run `make manifests`): %v", err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict(b, &crd); err != nil {
-		t.Fatalf("decode CRD: %v", err)
-	}
+	crd := readCRD(t)
 	if n := len(crd.Spec.Versions); n != 1 {
 		t.Fatalf("CRD has %d versions, want 1", n)
 	}
@@ -383,14 +383,7 @@ func TestCRDDescriptions(t *testing.T) {
 }
 
 func TestCRDShape(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(crdDir, "inventory.slotsync.io_syncschedules.yaml"))
-	if err != nil {
-		t.Fatalf("read CRD (run `make manifests`): %v", err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict(b, &crd); err != nil {
-		t.Fatalf("decode CRD: %v", err)
-	}
+	crd := readCRD(t)
 	if got, want := crd.Spec.Names.ShortNames, []string{"ss"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("short names %v, want %v", got, want)
 	}
