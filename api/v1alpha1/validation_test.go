@@ -23,8 +23,8 @@ import (
 	"github.com/slotsync/slotsync/internal/kubetest"
 )
 
-// readCRD decodes the generated SyncSchedule CRD, strictly: a field the Go type
-// does not know means the CRD and the vendored apiextensions disagree.
+// readCRD decodes the generated SyncSchedule CRD strictly, so that a field the
+// apiextensions types do not know fails the test instead of vanishing.
 func readCRD(t *testing.T) apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	b, err := os.ReadFile("../../config/crd/bases/inventory.slotsync.io_syncschedules.yaml")
