@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/store"
 )
@@ -124,15 +122,6 @@ func TestWriteSnapshotsMixedBatchEqualsSingleWrites(t *testing.T) {
 	}
 }
 
-func readOn(t *testing.T, s *store.Store, date time.Time) store.Snapshot {
-	t.Helper()
-	snap, err := s.ReadSnapshot(testContext(t), product, date)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
-
 // The same pair twice in a batch is written twice, in order: the last answer is
 // stored, and every answer's result is what writing them one by one reports.
 func TestWriteSnapshotsDuplicatePairAppliesInOrder(t *testing.T) {
@@ -187,25 +176,12 @@ func TestWriteSnapshotsNotifiesEveryPair(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, url := newStore(t)
-	listener, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close(ctx)
-	if _, err := listener.Exec(ctx, "LISTEN "+store.SnapshotChannel); err != nil {
-		t.Fatal(err)
-	}
+	listener := listen(t, url)
 	writeAll(t, s, pairWrite(0, answerA(), instant(0)))
 	writeAll(t, s, pairWrite(2, nil, instant(0)), pairWrite(0, answerA(), instant(time.Minute)), pairWrite(1, answerA(), instant(0)), pairWrite(2, answerA(), instant(0)))
 	var got []string
 	for range 4 {
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		n, err := listener.WaitForNotification(wctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("after %v: %v", got, err)
-		}
-		got = append(got, n.Payload)
+		got = append(got, nextPayload(t, listener))
 	}
 	want := []string{"14:2026-12-01", "14:2026-12-03", "14:2026-12-01", "14:2026-12-02"}
 	if !reflect.DeepEqual(got[:1], want[:1]) || !reflect.DeepEqual(sorted(got[1:]), sorted(want[1:])) {
@@ -303,24 +279,7 @@ func TestWriteSnapshotsKilledConnectionWritesNothing(t *testing.T) {
 	s, url := newStore(t)
 	writeAll(t, s, pairWrite(0, answerA(), instant(0)))
 
-	killer, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer killer.Close(ctx)
-	store.SetHook(s, func(ctx context.Context, stage string, pid uint32) error {
-		if stage != "staged" {
-			return nil
-		}
-		_, err := killer.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
-		for err == nil {
-			var alive bool
-			if err = killer.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); !alive {
-				break
-			}
-		}
-		return err
-	})
+	killWhenStaged(t, s, url)
 	b := []partner.Slot{slot("s-20", "20:00", 1, pax("ADULT", 1, "1.00", "1.00", ""))}
 	if _, err := s.WriteSnapshots(ctx, []store.SnapshotWrite{pairWrite(1, b, instant(time.Minute)), pairWrite(0, b, instant(time.Minute))}); err == nil {
 		t.Fatal("a batch whose connection was killed succeeded")

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/store"
 )
@@ -28,4 +30,61 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// connect opens a connection of the test's own, outside the store's pool: a
+// session that the store's transactions cannot hold up or share state with.
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(testContext(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// listen connects to url and listens on the snapshot channel.
+func listen(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn := connect(t, url)
+	if _, err := conn.Exec(testContext(t), "LISTEN "+store.SnapshotChannel); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// nextPayload waits for the next notification on a listening conn and returns
+// its payload.
+func nextPayload(t *testing.T, conn *pgx.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	n, err := conn.WaitForNotification(ctx)
+	if err != nil {
+		t.Fatalf("no notification: %v", err)
+	}
+	return n.Payload
+}
+
+// killWhenStaged makes every write of s lose its connection once it has staged
+// its rows, as a crash or a network cut would; store.SetHook(s, nil) ends it.
+func killWhenStaged(t *testing.T, s *store.Store, url string) {
+	t.Helper()
+	killer := connect(t, url)
+	store.SetHook(s, func(ctx context.Context, stage string, pid uint32) error {
+		if stage != "staged" {
+			return nil
+		}
+		if _, err := killer.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			return err
+		}
+		// Go on only once the backend is gone, so the merge cannot outrun the kill.
+		for {
+			var alive bool
+			if err := killer.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil || !alive {
+				return err
+			}
+		}
+	})
 }

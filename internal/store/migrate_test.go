@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/migrations"
@@ -67,11 +65,7 @@ func TestMigrateConcurrentlyThenAgain(t *testing.T) {
 		t.Errorf("second run = %+v, want a no-op at version %d", again, latest)
 	}
 
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, url)
 	var versions int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 		t.Fatal(err)

@@ -14,12 +14,29 @@ import (
 	"github.com/slotsync/slotsync/internal/store"
 )
 
-// on moves an answer to another date, as the partner would send it for that date.
-func on(date time.Time, slots []partner.Slot) []partner.Slot {
-	for i := range slots {
-		slots[i].StartDate = date.Format(time.DateOnly)
+// writeDays writes each answer of productID on day+n for its n, dated as the
+// partner would date it.
+func writeDays(t *testing.T, s *store.Store, productID int64, answers map[int][]partner.Slot) {
+	t.Helper()
+	for n, slots := range answers {
+		date := day.AddDate(0, 0, n)
+		for i := range slots {
+			slots[i].StartDate = date.Format(time.DateOnly)
+		}
+		if _, err := s.WriteSnapshot(testContext(t), productID, date, slots, instant(0)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return slots
+}
+
+// availableDates is AvailableDates of product from day+from to day+to.
+func availableDates(t *testing.T, s *store.Store, from, to int) []store.DatePrice {
+	t.Helper()
+	got, err := s.AvailableDates(testContext(t), product, day.AddDate(0, 0, from), day.AddDate(0, 0, to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestAvailableDates(t *testing.T) {
@@ -54,20 +71,11 @@ func TestAvailableDates(t *testing.T) {
 		// Outside the asked range.
 		40: {slot("a", "09:00", 3, pax("ADULT", 3, "1.00", "1.00", ""))},
 	}
-	for n, a := range answers {
-		if _, err := s.WriteSnapshot(ctx, product, d(n), on(d(n), a), instant(0)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeDays(t, s, product, answers)
 	// Another product's cheaper offers do not count.
-	if _, err := s.WriteSnapshot(ctx, product+1, d(0), on(d(0), []partner.Slot{slot("a", "09:00", 3, pax("ADULT", 3, "0.50", "0.50", ""))}), instant(0)); err != nil {
-		t.Fatal(err)
-	}
+	writeDays(t, s, product+1, map[int][]partner.Slot{0: {slot("a", "09:00", 3, pax("ADULT", 3, "0.50", "0.50", ""))}})
 
-	got, err := s.AvailableDates(ctx, product, d(0), d(30))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := availableDates(t, s, 0, 30)
 	want := []store.DatePrice{
 		{Date: "2026-12-01", FinalPrice: "30.00", OriginalPrice: "30.00", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-02", FinalPrice: "12.50", OriginalPrice: "12.50", CurrencyCode: "EUR", PaxType: "ADULT"},
@@ -79,7 +87,7 @@ func TestAvailableDates(t *testing.T) {
 	}
 
 	// Both ends are inclusive.
-	got, err = s.AvailableDates(ctx, product, d(1), d(1))
+	got, err := s.AvailableDates(ctx, product, d(1), d(1))
 	if err != nil || len(got) != 1 || got[0].Date != "2026-12-02" {
 		t.Errorf("AvailableDates of one day = %+v, %v", got, err)
 	}
@@ -97,9 +105,7 @@ func TestAvailableDates(t *testing.T) {
 // date has its own price: amounts in different currencies are never compared.
 func TestAvailableDatesQuoteWhatAShopQuotes(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	s, _ := newStore(t)
-	d := func(n int) time.Time { return day.AddDate(0, 0, n) }
 	with := func(p partner.PaxAvailability, f func(*partner.PaxAvailability)) partner.PaxAvailability {
 		f(&p)
 		return p
@@ -144,15 +150,8 @@ func TestAvailableDatesQuoteWhatAShopQuotes(t *testing.T) {
 		6: {slot("a", "09:00", 4, pax("ADULT", 4, "40.00", "40.00", "")),
 			usd(slot("b", "10:00", 4, with(pax("ADULT", 4, "38.00", "38.00", ""), notPrimary), pax("CHILD", 4, "9.00", "9.00", "")))},
 	}
-	for n, a := range answers {
-		if _, err := s.WriteSnapshot(ctx, product, d(n), on(d(n), a), instant(0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := s.AvailableDates(ctx, product, d(0), d(30))
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeDays(t, s, product, answers)
+	got := availableDates(t, s, 0, 30)
 	want := []store.DatePrice{
 		{Date: "2026-12-01", FinalPrice: "62.70", OriginalPrice: "62.70", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-02", FinalPrice: "50.00", OriginalPrice: "50.00", CurrencyCode: "EUR", PaxType: "STANDARD"},
@@ -180,11 +179,7 @@ func TestAvailableDatesUsesItsIndex(t *testing.T) {
 	if _, err := s.WriteSnapshot(ctx, product, day, nil, instant(0)); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
+	admin := connect(t, url)
 	var db string
 	if err := admin.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
 		t.Fatal(err)

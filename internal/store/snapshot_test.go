@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/store"
 )
@@ -81,7 +79,12 @@ func write(t *testing.T, s *store.Store, slots []partner.Slot, at time.Time) sto
 
 func read(t *testing.T, s *store.Store) store.Snapshot {
 	t.Helper()
-	snap, err := s.ReadSnapshot(testContext(t), product, day)
+	return readOn(t, s, day)
+}
+
+func readOn(t *testing.T, s *store.Store, date time.Time) store.Snapshot {
+	t.Helper()
+	snap, err := s.ReadSnapshot(testContext(t), product, date)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +163,7 @@ func TestChangedAnswerReplacesTheStoredOne(t *testing.T) {
 func rowVersions(t *testing.T, url string, dates ...time.Time) map[string]string {
 	t.Helper()
 	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, url)
 	days := make([]string, len(dates))
 	for i, d := range dates {
 		days[i] = d.Format(time.DateOnly)
@@ -317,11 +316,7 @@ func TestWriterWaitsForTheOneInProgress(t *testing.T) {
 		second <- err
 	}()
 
-	watcher, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watcher.Close(ctx)
+	watcher := connect(t, url)
 	for waiting := false; !waiting; {
 		select {
 		case err := <-second:
@@ -352,26 +347,7 @@ func TestKilledConnectionKeepsPreviousSnapshot(t *testing.T) {
 	s, url := newStore(t)
 	write(t, s, answerA(), instant(0))
 
-	killer, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer killer.Close(ctx)
-	store.SetHook(s, func(ctx context.Context, stage string, pid uint32) error {
-		if stage != "staged" {
-			return nil
-		}
-		if _, err := killer.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
-			return err
-		}
-		// Go on only once the backend is gone, so the merge cannot outrun the kill.
-		for {
-			var alive bool
-			if err := killer.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil || !alive {
-				return err
-			}
-		}
-	})
+	killWhenStaged(t, s, url)
 	b := []partner.Slot{slot("s-20", "20:00", 1, pax("ADULT", 1, "1.00", "1.00", ""))}
 	if _, err := s.WriteSnapshot(ctx, product, day, b, instant(time.Minute)); err == nil {
 		t.Fatal("a write whose connection was killed succeeded")
@@ -394,23 +370,10 @@ func TestNotifyOnCommitOnly(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, url := newStore(t)
-	listener, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close(ctx)
-	if _, err := listener.Exec(ctx, "LISTEN "+store.SnapshotChannel); err != nil {
-		t.Fatal(err)
-	}
+	listener := listen(t, url)
 	next := func() string {
 		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		n, err := listener.WaitForNotification(wctx)
-		if err != nil {
-			t.Fatalf("no notification: %v", err)
-		}
-		return n.Payload
+		return nextPayload(t, listener)
 	}
 
 	write(t, s, answerA(), instant(0))
@@ -429,7 +392,7 @@ func TestNotifyOnCommitOnly(t *testing.T) {
 		}
 		return nil
 	})
-	_, err = s.WriteSnapshot(ctx, product, day.AddDate(0, 0, 1), answerA(), instant(0))
+	_, err := s.WriteSnapshot(ctx, product, day.AddDate(0, 0, 1), answerA(), instant(0))
 	if !errors.Is(err, errAbort) {
 		t.Fatalf("aborted write returned %v", err)
 	}

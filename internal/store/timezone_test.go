@@ -1,15 +1,10 @@
 package store_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/slotsync/slotsync/internal/store"
 )
 
 // TestRecordTimeZone: a product never recorded has no zone, the latest record
@@ -20,26 +15,14 @@ func TestRecordTimeZone(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, url := newStore(t)
-	listener, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close(context.Background())
-	if _, err := listener.Exec(ctx, "LISTEN "+store.SnapshotChannel); err != nil {
-		t.Fatal(err)
-	}
+	listener := listen(t, url)
 	// next returns the product of the next notification; its date is moot.
 	next := func() string {
 		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		n, err := listener.WaitForNotification(wctx)
-		if err != nil {
-			t.Fatalf("no notification: %v", err)
-		}
-		product, date, _ := strings.Cut(n.Payload, ":")
+		payload := nextPayload(t, listener)
+		product, date, _ := strings.Cut(payload, ":")
 		if _, err := time.Parse(time.DateOnly, date); err != nil {
-			t.Errorf("notification %q: want <productID>:<YYYY-MM-DD>", n.Payload)
+			t.Errorf("notification %q: want <productID>:<YYYY-MM-DD>", payload)
 		}
 		return product
 	}
