@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slotsync/slotsync/internal/store"
 )
 
 // EnvURL names the environment variable of an existing server to test against.
@@ -82,6 +84,18 @@ func Default(t testing.TB) *Server {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	return Default(t).NewDatabase(t)
+}
+
+// OpenStore opens a store on the database at url, closed when the test ends: before
+// the database is dropped, when the test made it first.
+func OpenStore(t testing.TB, url string) *store.Store {
+	t.Helper()
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }
 
 // NewEmptyDatabase returns the URL of a fresh database without any schema, for

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"sync"
 	"testing"
@@ -14,8 +13,8 @@ import (
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/ratelimit"
-	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 func TestSyncSlowAnswers(t *testing.T) {
@@ -87,24 +86,9 @@ func TestSyncSlowAnswers(t *testing.T) {
 func TestSyncRevokedKeyOneRequestPerWorker(t *testing.T) {
 	const workers = 4
 	e := newEnv(t, partnersim.Config{Seed: 3, Limit: -1, Faults: partnersim.Faults{RevokedKeys: []string{key}}}, time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
-	var wg sync.WaitGroup
-	sums := make([]syncer.Summary, workers)
-	errs := make([]error, workers)
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			limiter, err := ratelimit.New(e.db.Pool(), key, 30, time.Second)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			cfg := e.config([]int64{14, 15}, 0, 29)
-			cfg.ShardIndex, cfg.ShardCount = i, workers
-			sums[i], errs[i] = e.worker(t, partner.WithLimiter(limiter)).Run(context.Background(), cfg)
-		}()
-	}
-	wg.Wait()
+	ws := e.workers()
+	ws.Limit, ws.Window = 30, time.Second
+	sums, errs := ws.RunShards(context.Background(), e.config([]int64{14, 15}, 0, 29), workers)
 	for i := range workers {
 		if errs[i] == nil || sums[i].Reason != "PartnerUnauthorized" || sums[i].Requests != 1 || sums[i].PairsFailed != sums[i].PairsTotal {
 			t.Errorf("shard %d: err %v, %s; want one request, then every pair failed with PartnerUnauthorized", i, errs[i], sums[i].Line())
@@ -155,6 +139,21 @@ func (a *arrivals) all() []arrival {
 	return append([]arrival(nil), a.list...)
 }
 
+// stormWorkers serves a partner of limit requests per window whose arrivals seen
+// records, and builds workers as the storm tests' holders of its key: each with
+// a limiter of its own, as separate pods have, that keeps a tenth of the budget
+// back (the tests are about storms, not about send jitter on a busy machine), and
+// each retrying up to three 429s.
+func stormWorkers(t *testing.T, limit int, window time.Duration, seen *arrivals) (*partnersim.Server, syncertest.Workers) {
+	t.Helper()
+	sim := partnersim.New(partnersim.Config{Seed: 9, Limit: limit, Window: window, Keys: []string{key}})
+	return sim, syncertest.Workers{
+		DB: pgtest.OpenStore(t, pgtest.NewDatabase(t)), URL: syncertest.Serve(t, sim, seen.wrap), Key: key,
+		Limit: limit, Window: window, LimitOptions: []ratelimit.Option{ratelimit.WithMargin(0.1)},
+		Options: []partner.Option{partner.WithRateLimitRetry(3, 10*time.Second)},
+	}
+}
+
 // TestSync429StormAllHoldersBackOff: when the partner answers 429 to one holder of
 // the key, every holder (each with its own limiter, as separate pods have) waits
 // for the reset: the storm sees at most one request per holder, none reaches the
@@ -162,45 +161,13 @@ func (a *arrivals) all() []arrival {
 func TestSync429StormAllHoldersBackOff(t *testing.T) {
 	const holders, limit, window = 4, 30, time.Second
 	var seen arrivals
-	sim := partnersim.New(partnersim.Config{Seed: 9, Limit: limit, Window: window, Keys: []string{key}})
-	srv := httptest.NewServer(seen.wrap(sim.Handler()))
-	t.Cleanup(srv.Close)
-	t.Cleanup(sim.Close)
-	db, err := store.Open(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-
+	sim, workers := stormWorkers(t, limit, window, &seen)
 	reset := time.Now().Add(1500 * time.Millisecond)
 	if err := sim.SetFaults(partnersim.Faults{Storm429Until: reset}); err != nil {
 		t.Fatal(err)
 	}
 	products := []int64{14, 15}
-	var wg sync.WaitGroup
-	errs := make([]error, holders)
-	sums := make([]syncer.Summary, holders)
-	for i := range holders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// A tenth of the budget kept back: the test is about the storm, not
-			// about send jitter on a busy machine.
-			limiter, err := ratelimit.New(db.Pool(), key, limit, window, ratelimit.WithMargin(0.1))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			client, err := partner.New(srv.URL, key, partner.WithLimiter(limiter), partner.WithRateLimitRetry(3, 10*time.Second))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			w := &syncer.Worker{Fetcher: client, Writer: db}
-			sums[i], errs[i] = w.Run(context.Background(), syncer.Config{Products: products, FromDay: 0, ToDay: 9, ShardIndex: i, ShardCount: holders})
-		}()
-	}
-	wg.Wait()
+	sums, errs := workers.RunShards(context.Background(), syncer.Config{Products: products, FromDay: 0, ToDay: 9}, holders)
 	for i := range holders {
 		if errs[i] != nil {
 			t.Fatalf("holder %d: %v (%s)", i, errs[i], sums[i].Line())
@@ -245,26 +212,15 @@ func sameAnswer(a, b []partner.Slot) bool {
 func TestSyncResumesAfterA429WithAResetIn2100(t *testing.T) {
 	const holders, limit, window = 3, 30, time.Second
 	var seen arrivals
-	sim := partnersim.New(partnersim.Config{Seed: 9, Limit: limit, Window: window, Keys: []string{key}})
-	srv := httptest.NewServer(seen.wrap(sim.Handler()))
-	t.Cleanup(srv.Close)
-	t.Cleanup(sim.Close)
-	db, err := store.Open(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	sim, workers := stormWorkers(t, limit, window, &seen)
 	farAway := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 	newWorker := func(t *testing.T, opts ...partner.Option) *syncer.Worker {
-		limiter, err := ratelimit.New(db.Pool(), key, limit, window, ratelimit.WithMargin(0.1))
+		t.Helper()
+		w, err := workers.New(opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		client, err := partner.New(srv.URL, key, append([]partner.Option{partner.WithLimiter(limiter), partner.WithRateLimitRetry(3, 10*time.Second)}, opts...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &syncer.Worker{Fetcher: client, Writer: db}
+		return w
 	}
 
 	t.Run("a short storm", func(t *testing.T) {
@@ -276,15 +232,7 @@ func TestSyncResumesAfterA429WithAResetIn2100(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		began := time.Now()
-		var wg sync.WaitGroup
-		errs := make([]error, holders)
-		sums := make([]syncer.Summary, holders)
-		for i := range holders {
-			wg.Go(func() {
-				sums[i], errs[i] = newWorker(t).Run(ctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 5, ShardIndex: i, ShardCount: holders})
-			})
-		}
-		wg.Wait()
+		sums, errs := workers.RunShards(ctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 5}, holders)
 		for i := range holders {
 			if errs[i] != nil || sums[i].PairsFailed != 0 {
 				t.Errorf("holder %d: %v (%s)", i, errs[i], sums[i].Line())

@@ -11,11 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
-	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 // The environment of the worker process that TestSyncWorkerSIGKILLedMidTransaction
@@ -112,17 +111,11 @@ func TestSyncKillChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	db, err := store.Open(ctx, os.Getenv(envKillDB))
+	w, err := syncertest.Workers{DB: pgtest.OpenStore(t, os.Getenv(envKillDB)), URL: os.Getenv(envKillSim), Key: key}.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := partner.New(os.Getenv(envKillSim), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &syncer.Worker{Fetcher: client, Writer: db}
-	sum, err := w.Run(ctx, syncer.Config{Products: []int64{14}, FromDay: 2, ToDay: 2, ShardCount: 1, Now: func() time.Time { return now }})
+	sum, err := w.Run(context.Background(), syncer.Config{Products: []int64{14}, FromDay: 2, ToDay: 2, ShardCount: 1, Now: func() time.Time { return now }})
 	// Reaching this line means the kill came too late.
 	t.Fatalf("the worker finished: %v (%s)", err, sum.Line())
 }

@@ -2,7 +2,6 @@ package syncer_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,9 +13,9 @@ import (
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
-	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 // The snapshot that the fault tests interrupt: product 14 on Wednesday (day 2 of a
@@ -27,24 +26,6 @@ var (
 	snapLater = snapStart.Add(12 * time.Hour)
 	snapDay   = time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 )
-
-// newEnvOn is newEnv on the database at dbURL.
-func newEnvOn(t *testing.T, cfg partnersim.Config, start time.Time, dbURL string) *env {
-	t.Helper()
-	clock := newClock(start)
-	cfg.Keys = []string{key}
-	cfg.Now = clock.now
-	sim := partnersim.New(cfg)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	t.Cleanup(sim.Close)
-	db, err := store.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return &env{sim: sim, url: srv.URL, db: db, clock: clock}
-}
 
 // snapshotFixture writes answer A of the pair, moves the partner on to answer B,
 // and returns A and B.
@@ -173,12 +154,8 @@ func TestSyncPostgresRestartMidSnapshot(t *testing.T) {
 	a, b := snapshotFixture(t, e)
 
 	lock := lockLastStatement(t, dbURL, a, b)
-	writerDB, err := store.Open(context.Background(), dbURL+"&application_name=slotsync-restart-writer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer writerDB.Close()
-	client, err := partner.New(e.url, key)
+	writerDB := pgtest.OpenStore(t, dbURL+"&application_name=slotsync-restart-writer")
+	w, err := syncertest.Workers{DB: writerDB, URL: e.url, Key: key}.New()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +165,6 @@ func TestSyncPostgresRestartMidSnapshot(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		w := &syncer.Worker{Fetcher: client, Writer: writerDB}
 		sum, err := w.Run(context.Background(), e.config([]int64{14}, 2, 2))
 		done <- result{sum, err}
 	}()
@@ -231,15 +207,17 @@ func TestSyncPostgresDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
+	workers := e.workers()
+	workers.Limit, workers.Window = 30, time.Second
 	run := func() (syncer.Summary, error) {
-		limiter, err := ratelimit.New(e.db.Pool(), key, 30, time.Second)
+		w, err := workers.New()
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := e.config([]int64{14, 15}, 0, 6)
 		// As in a Job: a retried index first asks which pairs are done.
 		cfg.ScheduledAt, cfg.RunID = e.clock.now().Add(-time.Minute), "sample-today-1"
-		return e.worker(t, partner.WithLimiter(limiter)).Run(ctx, cfg)
+		return w.Run(ctx, cfg)
 	}
 	if err := srv.StopServer(); err != nil {
 		t.Fatal(err)

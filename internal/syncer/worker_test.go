@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,9 +14,9 @@ import (
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
-	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -41,30 +39,34 @@ type env struct {
 
 func newEnv(t *testing.T, cfg partnersim.Config, start time.Time) *env {
 	t.Helper()
+	return newEnvOn(t, cfg, start, pgtest.NewDatabase(t))
+}
+
+// newEnvOn is newEnv on the database at dbURL.
+func newEnvOn(t *testing.T, cfg partnersim.Config, start time.Time, dbURL string) *env {
+	t.Helper()
 	clock := newClock(start)
 	cfg.Keys = []string{key}
 	cfg.Now = clock.now
 	sim := partnersim.New(cfg)
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	t.Cleanup(sim.Close)
-	ctx := context.Background()
-	db, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return &env{sim: sim, url: srv.URL, db: db, clock: clock}
+	url := syncertest.Serve(t, sim, nil)
+	return &env{sim: sim, url: url, db: pgtest.OpenStore(t, dbURL), clock: clock}
+}
+
+// workers builds the env's workers: quick retries, so that faults cost the
+// tests little time.
+func (e *env) workers() syncertest.Workers {
+	return syncertest.Workers{DB: e.db, URL: e.url, Key: key,
+		Options: []partner.Option{partner.WithRetry(3, time.Millisecond, 5*time.Millisecond), partner.WithTimeout(2 * time.Second)}}
 }
 
 func (e *env) worker(t *testing.T, opts ...partner.Option) *syncer.Worker {
 	t.Helper()
-	opts = append([]partner.Option{partner.WithRetry(3, time.Millisecond, 5*time.Millisecond), partner.WithTimeout(2 * time.Second)}, opts...)
-	client, err := partner.New(e.url, key, opts...)
+	w, err := e.workers().New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &syncer.Worker{Fetcher: client, Writer: e.db}
+	return w
 }
 
 func (e *env) config(products []int64, from, to int) syncer.Config {
@@ -153,19 +155,7 @@ func TestSyncMirrorsPartnerOverAMonth(t *testing.T) {
 func TestSyncShardsCoverEveryPairOnce(t *testing.T) {
 	e := newEnv(t, partnersim.Config{Seed: 1, Limit: -1}, time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	products := []int64{14, 15}
-	var wg sync.WaitGroup
-	sums := make([]syncer.Summary, 4)
-	errs := make([]error, 4)
-	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cfg := e.config(products, 7, 29)
-			cfg.ShardIndex, cfg.ShardCount = i, 4
-			sums[i], errs[i] = e.worker(t).Run(context.Background(), cfg)
-		}()
-	}
-	wg.Wait()
+	sums, errs := e.workers().RunShards(context.Background(), e.config(products, 7, 29), 4)
 	total := 0
 	for i := range 4 {
 		if errs[i] != nil {
@@ -365,48 +355,25 @@ func TestSyncSharedBudgetNoRateLimits(t *testing.T) {
 	// limiter instance as separate pods would have, share one key through Postgres.
 	const limit, window = 30, 3 * time.Second
 	sim := partnersim.New(partnersim.Config{Seed: 9, Count: 16, Limit: limit, Window: window, Keys: []string{key}})
-	srv := httptest.NewServer(sim.Handler())
-	defer srv.Close()
-	db, err := store.Open(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	workers := syncertest.Workers{DB: pgtest.OpenStore(t, pgtest.NewDatabase(t)), URL: syncertest.Serve(t, sim, nil), Key: key, Limit: limit, Window: window}
 	products := []int64{14, 15, 16}
 	pairs := len(products) * 30 // 90 requests: three windows' worth
-	var wg sync.WaitGroup
-	var failed atomic.Int64
 	began := time.Now()
-	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			limiter, err := ratelimit.New(db.Pool(), key, limit, window)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			client, err := partner.New(srv.URL, key, partner.WithLimiter(limiter))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			w := &syncer.Worker{Fetcher: client, Writer: db}
-			sum, err := w.Run(context.Background(), syncer.Config{Products: products, FromDay: 0, ToDay: 29, ShardIndex: i, ShardCount: 4})
-			if err != nil {
-				t.Errorf("shard %d: %v (%s) %+v", i, err, sum.Line(), sum.Failures)
-			}
-			failed.Add(int64(sum.PairsFailed))
-		}()
-	}
-	wg.Wait()
+	sums, errs := workers.RunShards(context.Background(), syncer.Config{Products: products, FromDay: 0, ToDay: 29}, 4)
 	elapsed := time.Since(began)
+	failed := 0
+	for i, sum := range sums {
+		if errs[i] != nil {
+			t.Errorf("shard %d: %v (%s) %+v", i, errs[i], sum.Line(), sum.Failures)
+		}
+		failed += sum.PairsFailed
+	}
 	st := sim.Stats()
 	if st.RateLimited != 0 {
 		t.Errorf("the partner answered %d 429s to workers sharing one limiter", st.RateLimited)
 	}
-	if st.Requests != int64(pairs) || failed.Load() != 0 {
-		t.Fatalf("served %d requests for %d pairs, %d failed", st.Requests, pairs, failed.Load())
+	if st.Requests != int64(pairs) || failed != 0 {
+		t.Fatalf("served %d requests for %d pairs, %d failed", st.Requests, pairs, failed)
 	}
 	// The allowance over the run is limit per window; 90 requests at 30 per 3 s take
 	// just under 9 s when the budget is fully used.

@@ -95,12 +95,7 @@ func (g *gatedStore) WriteSnapshot(ctx context.Context, productID int64, date ti
 
 func newGatedStore(t *testing.T) *gatedStore {
 	t.Helper()
-	db, err := store.Open(context.Background(), pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	return &gatedStore{Store: db, open: make(chan struct{})}
+	return &gatedStore{Store: pgtest.OpenStore(t, pgtest.NewDatabase(t)), open: make(chan struct{})}
 }
 
 func runWorker(t *testing.T, f *instantFetcher, w *gatedStore, products []int64) syncer.Summary {
