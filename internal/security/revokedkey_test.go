@@ -3,8 +3,6 @@ package security_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,12 +15,10 @@ import (
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/kubetest"
-	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
-	"github.com/slotsync/slotsync/internal/ratelimit"
-	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 // TestRevokedKeyDegradesScheduleWithoutRetryStorm: the partner revokes the key.
@@ -35,40 +31,13 @@ func TestRevokedKeyDegradesScheduleWithoutRetryStorm(t *testing.T) {
 	ctx := context.Background()
 	sim := partnersim.New(partnersim.Config{Seed: 5, Limit: -1, Keys: []string{partnerKey},
 		Faults: partnersim.Faults{RevokedKeys: []string{partnerKey}}})
-	simSrv := httptest.NewServer(sim.Handler())
-	t.Cleanup(simSrv.Close)
-	t.Cleanup(sim.Close)
-	db, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-
-	summaries := make([]syncer.Summary, shards)
-	var wg sync.WaitGroup
-	for i := range shards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			limiter, err := ratelimit.New(db.Pool(), partnerKey, 30, time.Second)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			client, err := partner.New(simSrv.URL, partnerKey, partner.WithLimiter(limiter))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			w := &syncer.Worker{Fetcher: client, Writer: db}
-			summaries[i], _ = w.Run(ctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 29,
-				ShardIndex: i, ShardCount: shards, ScheduledAt: time.Now().Add(-time.Minute)})
-		}()
-	}
-	wg.Wait()
+	workers := syncertest.Workers{DB: pgtest.OpenStore(t, pgtest.NewDatabase(t)), URL: syncertest.Serve(t, sim, nil), Key: partnerKey,
+		Limit: 30, Window: time.Second}
+	summaries, errs := workers.RunShards(ctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 29,
+		ScheduledAt: time.Now().Add(-time.Minute)}, shards)
 	for i, s := range summaries {
 		if s.Reason != inventoryv1alpha1.ReasonPartnerUnauthorized || s.Requests != 1 || s.PairsFailed != s.PairsTotal {
-			t.Errorf("shard %d: %s; want one request, then every pair failed with %s", i, s.Line(), inventoryv1alpha1.ReasonPartnerUnauthorized)
+			t.Errorf("shard %d: %s (%v); want one request, then every pair failed with %s", i, s.Line(), errs[i], inventoryv1alpha1.ReasonPartnerUnauthorized)
 		}
 	}
 	if st := sim.Stats(); st.Requests != shards || st.Unauthorized != shards {

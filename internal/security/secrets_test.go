@@ -33,9 +33,9 @@ import (
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
-	"github.com/slotsync/slotsync/internal/ratelimit"
 	"github.com/slotsync/slotsync/internal/store"
 	"github.com/slotsync/slotsync/internal/syncer"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 // Distinctive secrets: any trace of them in an output is a leak.
@@ -105,9 +105,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// The partner, which knows the key.
 	sim := partnersim.New(partnersim.Config{Seed: 5, Limit: -1, Keys: []string{partnerKey}})
-	simSrv := httptest.NewServer(sim.Handler())
-	t.Cleanup(simSrv.Close)
-	t.Cleanup(sim.Close)
+	simURL := syncertest.Serve(t, sim, nil)
 
 	// Sync runs: clean, faulty, with a revoked key, and with the database down.
 	var summaries []syncer.Summary
@@ -116,21 +114,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		if err := sim.SetFaults(faults); err != nil {
 			t.Fatal(err)
 		}
-		db, err := store.Open(ctx, databaseURL)
+		w, err := syncertest.Workers{DB: pgtest.OpenStore(t, databaseURL), URL: simURL, Key: partnerKey, Limit: 600, Window: time.Minute,
+			Options: []partner.Option{partner.WithTimeout(300 * time.Millisecond), partner.WithRetry(2, time.Millisecond, 5*time.Millisecond)}}.New()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
-		limiter, err := ratelimit.New(db.Pool(), partnerKey, 600, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, err := partner.New(simSrv.URL, partnerKey, partner.WithLimiter(limiter),
-			partner.WithTimeout(300*time.Millisecond), partner.WithRetry(2, time.Millisecond, 5*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := &syncer.Worker{Fetcher: client, Writer: db}
 		lctx := logr.NewContext(ctx, out.logger("worker log"))
 		sum, err := w.Run(lctx, syncer.Config{Products: []int64{14, 15}, FromDay: 0, ToDay: 3, ShardCount: 1,
 			ScheduledAt: scheduledAt})
@@ -191,7 +179,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	for _, base := range []string{
 		"http://user:" + partnerKey + "@127.0.0.1:1", // refused, with the key in the URL's user info
-		simSrv.URL,
+		simURL,
 	} {
 		c, err := partner.New(base, partnerKey, partner.WithRetry(1, time.Millisecond, time.Millisecond))
 		if err != nil {
@@ -275,12 +263,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 func serveAPI(t *testing.T, out *outputs, databaseURL string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	srv, err := api.New(api.Config{Store: db, CacheSize: 10, QueryTimeout: 2 * time.Second})
+	srv, err := api.New(api.Config{Store: pgtest.OpenStore(t, databaseURL), CacheSize: 10, QueryTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
