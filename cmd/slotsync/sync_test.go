@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/slotsync/slotsync/internal/cli"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -32,9 +32,7 @@ func TestSyncExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sim := partnersim.New(partnersim.Config{Seed: 3, Limit: -1, Keys: []string{key}, Faults: tt.faults})
-			srv := httptest.NewServer(sim.Handler())
-			t.Cleanup(srv.Close)
-			t.Cleanup(sim.Close)
+			partnerURL := syncertest.Serve(t, sim, nil)
 			t.Setenv("PARTNER_API_KEY", key)
 			t.Setenv("DATABASE_URL", pgtest.NewDatabase(t))
 
@@ -43,7 +41,7 @@ func TestSyncExitCodes(t *testing.T) {
 			cmd := newRootCmd()
 			cmd.SetOut(io.Discard)
 			cmd.SetErr(io.Discard)
-			cmd.SetArgs([]string{"sync", "--products=14,15", "--from-day=0", "--to-day=1", "--partner-url=" + srv.URL,
+			cmd.SetArgs([]string{"sync", "--products=14,15", "--from-day=0", "--to-day=1", "--partner-url=" + partnerURL,
 				"--rate-limit=1000", "--rate-window=1s", "--max-attempts=1", "--termination-log=", "--migrate"})
 			err := cmd.ExecuteContext(ctx)
 			got := 0

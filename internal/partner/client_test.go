@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
+	"github.com/slotsync/slotsync/internal/syncertest"
 )
 
 const key = "k3y-that-must-never-leak"
@@ -23,19 +23,6 @@ var (
 	simNow  = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	tuesday = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // product 14 has slots
 )
-
-// serve runs sim over real HTTP; wrap, when given, sees each request first.
-func serve(t *testing.T, sim *partnersim.Server, wrap func(http.Handler) http.Handler) string {
-	t.Helper()
-	h := sim.Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	t.Cleanup(sim.Close) // runs first: releases requests a fault keeps hanging
-	return ts.URL
-}
 
 func newSim(cfg partnersim.Config) *partnersim.Server {
 	if cfg.Now == nil {
@@ -100,7 +87,7 @@ func checkNoLeak(t *testing.T, err error) {
 func TestFetchInventory(t *testing.T) {
 	sim := newSim(partnersim.Config{Seed: 5})
 	lim := &fakeLimiter{}
-	c := newClient(t, serve(t, sim, nil), partner.WithLimiter(lim))
+	c := newClient(t, syncertest.Serve(t, sim, nil), partner.WithLimiter(lim))
 	got, err := c.FetchInventory(t.Context(), partnersim.ProductMonToWed, tuesday)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +111,7 @@ func TestFetchInventory(t *testing.T) {
 
 func TestFetchInventoryBasePath(t *testing.T) {
 	sim := newSim(partnersim.Config{})
-	url := serve(t, sim, func(h http.Handler) http.Handler { return http.StripPrefix("/partner", h) })
+	url := syncertest.Serve(t, sim, func(h http.Handler) http.Handler { return http.StripPrefix("/partner", h) })
 	c := newClient(t, url+"/partner/")
 	if _, err := c.FetchInventory(t.Context(), 14, tuesday); err != nil {
 		t.Fatal(err)
@@ -133,7 +120,7 @@ func TestFetchInventoryBasePath(t *testing.T) {
 
 func TestFetchInventoryUnauthorized(t *testing.T) {
 	sim := newSim(partnersim.Config{Keys: []string{"another-key"}})
-	c := newClient(t, serve(t, sim, nil))
+	c := newClient(t, syncertest.Serve(t, sim, nil))
 	_, err := c.FetchInventory(t.Context(), 14, tuesday)
 	if !errors.Is(err, partner.ErrUnauthorized) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
@@ -149,7 +136,7 @@ func TestFetchInventoryUnauthorized(t *testing.T) {
 
 func TestFetchInventoryRevokedKey(t *testing.T) {
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{RevokedKeys: []string{key}}})
-	c := newClient(t, serve(t, sim, nil))
+	c := newClient(t, syncertest.Serve(t, sim, nil))
 	if _, err := c.FetchInventory(t.Context(), 14, tuesday); !errors.Is(err, partner.ErrUnauthorized) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
 	}
@@ -160,7 +147,7 @@ func TestFetchInventoryRateLimitedGivesUp(t *testing.T) {
 	storm := time.Now().Add(time.Hour).Truncate(time.Millisecond)
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{Storm429Until: storm}, Now: time.Now})
 	lim := &fakeLimiter{}
-	c := newClient(t, serve(t, sim, nil), partner.WithLimiter(lim))
+	c := newClient(t, syncertest.Serve(t, sim, nil), partner.WithLimiter(lim))
 	_, err := c.FetchInventory(t.Context(), 14, tuesday)
 	var rl *partner.RateLimitedError
 	if !errors.As(err, &rl) {
@@ -186,7 +173,7 @@ func TestFetchInventoryRateLimitedBlocksAndRetries(t *testing.T) {
 	// simply jumps there.
 	wantReset := simNow.Truncate(time.Minute).Add(time.Minute)
 	lim := &fakeLimiter{onBlock: func(time.Duration) { clock.Store(&wantReset) }}
-	c := newClient(t, serve(t, sim, nil), partner.WithLimiter(lim))
+	c := newClient(t, syncertest.Serve(t, sim, nil), partner.WithLimiter(lim))
 	for i := range 2 {
 		if _, err := c.FetchInventory(t.Context(), 14, tuesday); err != nil {
 			t.Fatalf("fetch %d: %v", i+1, err)
@@ -202,7 +189,7 @@ func TestFetchInventoryRateLimitedBlocksAndRetries(t *testing.T) {
 
 func TestFetchInventoryRateLimitBounded(t *testing.T) {
 	sim := newSim(partnersim.Config{Limit: 1}) // the clock stands still: every retry is refused
-	c := newClient(t, serve(t, sim, nil), partner.WithRateLimitRetry(2, time.Minute))
+	c := newClient(t, syncertest.Serve(t, sim, nil), partner.WithRateLimitRetry(2, time.Minute))
 	if _, err := c.FetchInventory(t.Context(), 14, tuesday); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +205,7 @@ func TestFetchInventoryRateLimitBounded(t *testing.T) {
 func TestFetchInventoryWaitsForResetWithoutLimiter(t *testing.T) {
 	storm := time.Now().Add(time.Second)
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{Storm429Until: storm}, Now: time.Now})
-	c := newClient(t, serve(t, sim, nil))
+	c := newClient(t, syncertest.Serve(t, sim, nil))
 	if _, err := c.FetchInventory(t.Context(), 14, time.Now().AddDate(0, 0, 7)); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +220,7 @@ func TestFetchInventoryWaitsForResetWithoutLimiter(t *testing.T) {
 func TestFetchInventoryServerErrors(t *testing.T) {
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{ErrorRate: 1}})
 	var n atomic.Int64
-	url := serve(t, sim, func(h http.Handler) http.Handler {
+	url := syncertest.Serve(t, sim, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if n.Add(1) == 3 { // the partner recovers after two failures
 				_ = sim.SetFaults(partnersim.Faults{})
@@ -252,7 +239,7 @@ func TestFetchInventoryServerErrors(t *testing.T) {
 
 func TestFetchInventoryServerErrorsExhausted(t *testing.T) {
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{ErrorRate: 1}})
-	c := newClient(t, serve(t, sim, nil), partner.WithRetry(3, time.Millisecond, 2*time.Millisecond))
+	c := newClient(t, syncertest.Serve(t, sim, nil), partner.WithRetry(3, time.Millisecond, 2*time.Millisecond))
 	_, err := c.FetchInventory(t.Context(), 14, tuesday)
 	se, ok := errors.AsType[*partner.ServerError](err)
 	if !ok || se.Status < 500 {
@@ -268,7 +255,7 @@ func TestFetchInventoryServerErrorsExhausted(t *testing.T) {
 }
 
 func TestFetchInventoryNotFound(t *testing.T) {
-	c := newClient(t, serve(t, newSim(partnersim.Config{}), nil))
+	c := newClient(t, syncertest.Serve(t, newSim(partnersim.Config{}), nil))
 	_, err := c.FetchInventory(t.Context(), 999, tuesday)
 	if se, ok := errors.AsType[*partner.ServerError](err); !ok || se.Status != http.StatusNotFound {
 		t.Fatalf("err = %v, want a 404 *ServerError", err)
@@ -280,7 +267,7 @@ func TestFetchInventoryNotFound(t *testing.T) {
 
 func TestFetchInventoryTimeouts(t *testing.T) {
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{TimeoutRate: 1}})
-	url := serve(t, sim, nil)
+	url := syncertest.Serve(t, sim, nil)
 	c := newClient(t, url, partner.WithTimeout(100*time.Millisecond), partner.WithRetry(2, time.Millisecond, time.Millisecond))
 	_, err := c.FetchInventory(t.Context(), 14, tuesday)
 	if !errors.Is(err, partner.ErrTimeout) {
@@ -312,7 +299,7 @@ func TestFetchInventoryTimeouts(t *testing.T) {
 
 func TestFetchInventorySlowWithinTimeout(t *testing.T) {
 	sim := newSim(partnersim.Config{Faults: partnersim.Faults{SlowRate: 1, SlowDelay: 50 * time.Millisecond}})
-	c := newClient(t, serve(t, sim, nil), partner.WithTimeout(5*time.Second))
+	c := newClient(t, syncertest.Serve(t, sim, nil), partner.WithTimeout(5*time.Second))
 	if _, err := c.FetchInventory(t.Context(), 14, tuesday); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +318,7 @@ func TestFetchInventoryMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClient(t, serve(t, newSim(partnersim.Config{Faults: tt.faults}), nil))
+			c := newClient(t, syncertest.Serve(t, newSim(partnersim.Config{Faults: tt.faults}), nil))
 			_, err := c.FetchInventory(t.Context(), 14, tuesday)
 			if !errors.Is(err, partner.ErrMalformed) {
 				t.Fatalf("err = %v, want ErrMalformed", err)
