@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -174,23 +173,20 @@ func TestWriteSnapshotsInvalidAnswerWritesNothing(t *testing.T) {
 // single write sends.
 func TestWriteSnapshotsNotifiesEveryPair(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	s, url := newStore(t)
-	listener := listen(t, url)
+	notes := listen(t, url)
 	writeAll(t, s, pairWrite(0, answerA(), instant(0)))
 	writeAll(t, s, pairWrite(2, nil, instant(0)), pairWrite(0, answerA(), instant(time.Minute)), pairWrite(1, answerA(), instant(0)), pairWrite(2, answerA(), instant(0)))
 	var got []string
 	for range 4 {
-		got = append(got, nextPayload(t, listener))
+		got = append(got, notes.next())
 	}
 	want := []string{"14:2026-12-01", "14:2026-12-03", "14:2026-12-01", "14:2026-12-02"}
 	if !reflect.DeepEqual(got[:1], want[:1]) || !reflect.DeepEqual(sorted(got[1:]), sorted(want[1:])) {
 		t.Errorf("notifications %q, want %q (the batch's in any order)", got, want)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	defer cancel()
-	if n, err := listener.WaitForNotification(wctx); err == nil {
-		t.Errorf("one notification too many: %q", n.Payload)
+	if payload, err := notes.wait(200 * time.Millisecond); err == nil {
+		t.Errorf("one notification too many: %q", payload)
 	}
 }
 

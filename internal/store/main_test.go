@@ -44,27 +44,41 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	return conn
 }
 
-// listen connects to url and listens on the snapshot channel.
-func listen(t *testing.T, url string) *pgx.Conn {
+// listener is a connection of the test's own that listens on the snapshot channel.
+type listener struct {
+	t    *testing.T
+	conn *pgx.Conn
+}
+
+func listen(t *testing.T, url string) *listener {
 	t.Helper()
 	conn := connect(t, url)
 	if _, err := conn.Exec(testContext(t), "LISTEN "+store.SnapshotChannel); err != nil {
 		t.Fatal(err)
 	}
-	return conn
+	return &listener{t: t, conn: conn}
 }
 
-// nextPayload waits for the next notification on a listening conn and returns
-// its payload.
-func nextPayload(t *testing.T, conn *pgx.Conn) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+// wait returns the payload of the next notification within d.
+func (l *listener) wait(d time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(l.t.Context(), d)
 	defer cancel()
-	n, err := conn.WaitForNotification(ctx)
+	n, err := l.conn.WaitForNotification(ctx)
 	if err != nil {
-		t.Fatalf("no notification: %v", err)
+		return "", err
 	}
-	return n.Payload
+	return n.Payload, nil
+}
+
+// next returns the payload of the next notification, failing the test when
+// none comes.
+func (l *listener) next() string {
+	l.t.Helper()
+	payload, err := l.wait(10 * time.Second)
+	if err != nil {
+		l.t.Fatalf("no notification: %v", err)
+	}
+	return payload
 }
 
 // killWhenStaged makes every write of s lose its connection once it has staged

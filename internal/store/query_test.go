@@ -29,14 +29,18 @@ func writeDays(t *testing.T, s *store.Store, productID int64, answers map[int][]
 	}
 }
 
-// availableDates is AvailableDates of product from day+from to day+to.
-func availableDates(t *testing.T, s *store.Store, from, to int) []store.DatePrice {
+// requireDates writes the answers of product as writeDays does and checks that
+// AvailableDates lists want for the 31 days from day.
+func requireDates(t *testing.T, s *store.Store, answers map[int][]partner.Slot, want []store.DatePrice) {
 	t.Helper()
-	got, err := s.AvailableDates(testContext(t), product, day.AddDate(0, 0, from), day.AddDate(0, 0, to))
+	writeDays(t, s, product, answers)
+	got, err := s.AvailableDates(testContext(t), product, day, day.AddDate(0, 0, 30))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return got
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AvailableDates =\n%+v\nwant\n%+v", got, want)
+	}
 }
 
 func TestAvailableDates(t *testing.T) {
@@ -71,20 +75,14 @@ func TestAvailableDates(t *testing.T) {
 		// Outside the asked range.
 		40: {slot("a", "09:00", 3, pax("ADULT", 3, "1.00", "1.00", ""))},
 	}
-	writeDays(t, s, product, answers)
 	// Another product's cheaper offers do not count.
 	writeDays(t, s, product+1, map[int][]partner.Slot{0: {slot("a", "09:00", 3, pax("ADULT", 3, "0.50", "0.50", ""))}})
-
-	got := availableDates(t, s, 0, 30)
-	want := []store.DatePrice{
+	requireDates(t, s, answers, []store.DatePrice{
 		{Date: "2026-12-01", FinalPrice: "30.00", OriginalPrice: "30.00", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-02", FinalPrice: "12.50", OriginalPrice: "12.50", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-05", FinalPrice: "9.90", OriginalPrice: "11.00", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-06", FinalPrice: "7.00", OriginalPrice: "8.00", CurrencyCode: "EUR", PaxType: "ADULT"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("AvailableDates =\n%+v\nwant\n%+v", got, want)
-	}
+	})
 
 	// Both ends are inclusive.
 	got, err := s.AvailableDates(ctx, product, d(1), d(1))
@@ -150,9 +148,7 @@ func TestAvailableDatesQuoteWhatAShopQuotes(t *testing.T) {
 		6: {slot("a", "09:00", 4, pax("ADULT", 4, "40.00", "40.00", "")),
 			usd(slot("b", "10:00", 4, with(pax("ADULT", 4, "38.00", "38.00", ""), notPrimary), pax("CHILD", 4, "9.00", "9.00", "")))},
 	}
-	writeDays(t, s, product, answers)
-	got := availableDates(t, s, 0, 30)
-	want := []store.DatePrice{
+	requireDates(t, s, answers, []store.DatePrice{
 		{Date: "2026-12-01", FinalPrice: "62.70", OriginalPrice: "62.70", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-02", FinalPrice: "50.00", OriginalPrice: "50.00", CurrencyCode: "EUR", PaxType: "STANDARD"},
 		{Date: "2026-12-03", FinalPrice: "32.00", OriginalPrice: "32.00", CurrencyCode: "EUR", PaxType: "SENIOR_ADULT"},
@@ -162,10 +158,7 @@ func TestAvailableDatesQuoteWhatAShopQuotes(t *testing.T) {
 		{Date: "2026-12-06", FinalPrice: "35.00", OriginalPrice: "35.00", CurrencyCode: "USD", PaxType: "ADULT"},
 		{Date: "2026-12-07", FinalPrice: "40.00", OriginalPrice: "40.00", CurrencyCode: "EUR", PaxType: "ADULT"},
 		{Date: "2026-12-07", FinalPrice: "38.00", OriginalPrice: "38.00", CurrencyCode: "USD", PaxType: "ADULT"},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("AvailableDates =\n%+v\nwant\n%+v", got, want)
-	}
+	})
 }
 
 // TestAvailableDatesUsesItsIndex checks that the query is answered from

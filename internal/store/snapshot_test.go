@@ -100,6 +100,14 @@ func assertSlots(t *testing.T, got, want []partner.Slot) {
 	}
 }
 
+// newStoreWithA is newStore holding answer A, written at instant(0).
+func newStoreWithA(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	s, url := newStore(t)
+	write(t, s, answerA(), instant(0))
+	return s, url
+}
+
 // instant is a time as Postgres keeps it, to the microsecond.
 func instant(offset time.Duration) time.Time {
 	return time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).Add(offset)
@@ -122,8 +130,7 @@ func TestWriteThenReadIsExact(t *testing.T) {
 
 func TestChangedAnswerReplacesTheStoredOne(t *testing.T) {
 	t.Parallel()
-	s, _ := newStore(t)
-	write(t, s, answerA(), instant(0))
+	s, _ := newStoreWithA(t)
 
 	// s-10 sells two seats and drops CHILD, s-09 vanishes, s-12 appears, and a
 	// price keeps its value but not its text.
@@ -193,8 +200,7 @@ WHERE product_id = $1 AND (cardinality($2::text[]) = 0 OR date = ANY($2::text[]:
 
 func TestUnchangedAnswerOnlyMovesSyncedAt(t *testing.T) {
 	t.Parallel()
-	s, url := newStore(t)
-	write(t, s, answerA(), instant(0))
+	s, url := newStoreWithA(t)
 	before := rowVersions(t, url)
 
 	// The same answer in another order, with nil instead of empty pax.
@@ -218,8 +224,7 @@ func TestUnchangedAnswerOnlyMovesSyncedAt(t *testing.T) {
 
 func TestChangedAnswerKeepsUnchangedRows(t *testing.T) {
 	t.Parallel()
-	s, url := newStore(t)
-	write(t, s, answerA(), instant(0))
+	s, url := newStoreWithA(t)
 	before := rowVersions(t, url)
 
 	b := answerA()
@@ -287,8 +292,7 @@ func TestConcurrentWritersOfOnePair(t *testing.T) {
 func TestWriterWaitsForTheOneInProgress(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	s, url := newStore(t)
-	write(t, s, answerA(), instant(0))
+	s, url := newStoreWithA(t)
 
 	var held atomic.Bool
 	paused, release := make(chan struct{}), make(chan struct{})
@@ -344,8 +348,7 @@ func TestWriterWaitsForTheOneInProgress(t *testing.T) {
 func TestKilledConnectionKeepsPreviousSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	s, url := newStore(t)
-	write(t, s, answerA(), instant(0))
+	s, url := newStoreWithA(t)
 
 	killWhenStaged(t, s, url)
 	b := []partner.Slot{slot("s-20", "20:00", 1, pax("ADULT", 1, "1.00", "1.00", ""))}
@@ -370,18 +373,14 @@ func TestNotifyOnCommitOnly(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, url := newStore(t)
-	listener := listen(t, url)
-	next := func() string {
-		t.Helper()
-		return nextPayload(t, listener)
-	}
+	notes := listen(t, url)
 
 	write(t, s, answerA(), instant(0))
-	if got, want := next(), "14:2026-12-01"; got != want {
+	if got, want := notes.next(), "14:2026-12-01"; got != want {
 		t.Errorf("notification %q, want %q", got, want)
 	}
 	write(t, s, answerA(), instant(time.Minute)) // unchanged: still fresher
-	if got, want := next(), "14:2026-12-01"; got != want {
+	if got, want := notes.next(), "14:2026-12-01"; got != want {
 		t.Errorf("notification for an unchanged answer %q, want %q", got, want)
 	}
 
@@ -399,7 +398,7 @@ func TestNotifyOnCommitOnly(t *testing.T) {
 	store.SetHook(s, nil)
 	// The next notification must be this write's: the aborted one sent none.
 	write(t, s, nil, instant(2*time.Minute))
-	if got, want := next(), "14:2026-12-01"; got != want {
+	if got, want := notes.next(), "14:2026-12-01"; got != want {
 		t.Errorf("notification %q after a rolled-back write, want %q", got, want)
 	}
 }

@@ -15,11 +15,11 @@ func TestRecordTimeZone(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, url := newStore(t)
-	listener := listen(t, url)
+	notes := listen(t, url)
 	// next returns the product of the next notification; its date is moot.
 	next := func() string {
 		t.Helper()
-		payload := nextPayload(t, listener)
+		payload := notes.next()
 		product, date, _ := strings.Cut(payload, ":")
 		if _, err := time.Parse(time.DateOnly, date); err != nil {
 			t.Errorf("notification %q: want <productID>:<YYYY-MM-DD>", payload)
