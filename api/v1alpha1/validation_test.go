@@ -83,6 +83,17 @@ func newSchedule(ns, name string, spec map[string]any) *unstructured.Unstructure
 	return u
 }
 
+// modifiedSchedule is a schedule of minimalSpec changed by modify, named name,
+// or fallback when name is empty.
+func modifiedSchedule(ns, name, fallback string, modify func(map[string]any)) *unstructured.Unstructured {
+	spec := minimalSpec()
+	modify(spec)
+	if name == "" {
+		name = fallback
+	}
+	return newSchedule(ns, name, spec)
+}
+
 // createAndGet creates obj, failing the test with what on an error, and returns
 // the schedule as the API server stored it.
 func createAndGet(t *testing.T, c client.Client, obj client.Object, what string) inventoryv1alpha1.SyncSchedule {
@@ -180,13 +191,7 @@ func TestSchemaRejectsBadSpecs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := minimalSpec()
-			tt.modify(spec)
-			name := tt.objName
-			if name == "" {
-				name = "bad"
-			}
-			err := c.Create(context.Background(), newSchedule(ns, name, spec))
+			err := c.Create(context.Background(), modifiedSchedule(ns, tt.objName, "bad", tt.modify))
 			if err == nil {
 				t.Fatalf("the API server accepted the spec; want an error containing %q", tt.want)
 			}
@@ -243,13 +248,7 @@ func TestSchemaAcceptsValidSpecs(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := minimalSpec()
-			tt.modify(spec)
-			name := tt.objName
-			if name == "" {
-				name = fmt.Sprintf("ok-%d", i)
-			}
-			if err := c.Create(context.Background(), newSchedule(ns, name, spec)); err != nil {
+			if err := c.Create(context.Background(), modifiedSchedule(ns, tt.objName, fmt.Sprintf("ok-%d", i), tt.modify)); err != nil {
 				t.Fatalf("the API server rejected a valid spec: %v", err)
 			}
 		})
