@@ -28,6 +28,7 @@ var forbidden = []string{
 	"github.com/slotsync/slotsync/internal/pgtest",
 	"github.com/slotsync/slotsync/internal/security",
 	"github.com/slotsync/slotsync/internal/soak",
+	"github.com/slotsync/slotsync/internal/syncertest",
 }
 
 func isForbidden(pkg string) bool {
