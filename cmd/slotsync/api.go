@@ -35,7 +35,7 @@ func newAPICmd() *cobra.Command {
   GET  /api/v1/experience/{id}/slots?date=YYYY-MM-DD   slots, availability, prices
   GET  /api/v1/experience/{id}/dates                    dates with places, lowest price
   GET  /api/v1/sync/status                              the schedule's state (RBAC: get)
-  POST /api/v1/sync/pause, /api/v1/sync/resume          set spec.paused (RBAC: patch)
+  POST /api/v1/sync/pause, /api/v1/sync/resume          set spec.paused (RBAC: pause, resume)
   GET  /healthz, /readyz, /metrics
 
 The sync routes act on --schedule, or on ?schedule=NAME in its namespace. They take a

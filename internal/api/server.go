@@ -1,7 +1,8 @@
 // Package api serves slotsync's REST API inside the cluster: the slots and
 // available dates of a product read from Postgres through a read cache kept
 // coherent by the sync worker's notifications, and the paused state of a
-// SyncSchedule, which callers may change when Kubernetes RBAC lets them patch it.
+// SyncSchedule, which callers may change when Kubernetes RBAC lets them pause
+// or resume it (verbs of their own, not patch).
 // The routes, parameters and answers are described by the embedded OpenAPI
 // document (OpenAPIDocument).
 package api

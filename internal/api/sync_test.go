@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
@@ -139,7 +140,7 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "argocd", true); err != nil {
 		t.Fatal(err)
 	}
-	operator := serviceAccountToken(t, k, cs, ns, "operator", "get", "patch")
+	operator := serviceAccountToken(t, k, cs, ns, "operator", "get", "pause", "resume")
 	viewer := serviceAccountToken(t, k, cs, ns, "viewer", "get")
 	stranger := serviceAccountToken(t, k, cs, ns, "stranger")
 	const forged = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ.Zm9yZ2Vk"
@@ -185,8 +186,8 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 			continue
 		}
 		user := "system:serviceaccount:" + ns + ":" + name
-		if msg := r.errorMessage(t); !strings.Contains(msg, user) || !strings.Contains(msg, "patch") {
-			t.Errorf("403 message %q does not name the user %s and the verb patch", msg, user)
+		if msg := r.errorMessage(t); !strings.Contains(msg, user) || !strings.Contains(msg, " resume ") {
+			t.Errorf("403 message %q does not name the user %s and the verb resume", msg, user)
 		}
 	}
 
@@ -299,6 +300,79 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	}
 	if logs := e.logs.all(); !strings.Contains(logs, "system:serviceaccount:"+ns+":operator") {
 		t.Error("the log does not say who paused")
+	}
+}
+
+// TestPauseAndResumeAreTheirOwnVerbs: the REST pause and resume need the RBAC
+// verbs pause and resume, not patch. A caller with only get, pause and resume
+// pauses and resumes through the API, yet cannot change the schedule itself;
+// a caller that may patch the whole spec is refused by the API.
+func TestPauseAndResumeAreTheirOwnVerbs(t *testing.T) {
+	t.Parallel()
+	k := startKube(t)
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := k.Namespace(t)
+	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
+	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "argocd", true); err != nil {
+		t.Fatal(err)
+	}
+	pauser := serviceAccountToken(t, k, cs, ns, "pauser", "get", "pause", "resume")
+	patcher := serviceAccountToken(t, k, cs, ns, "patcher", "get", "patch")
+	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
+
+	eventually(t, 30*time.Second, func() error {
+		if r := e.do(http.MethodPost, "/api/v1/sync/pause", pauser); r.status != http.StatusOK {
+			return fmt.Errorf("pause by get, pause, resume: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	if !getSchedule(t, k.Client, key).Spec.Paused {
+		t.Fatal("spec.paused is false after the pauser's pause")
+	}
+	if r := e.do(http.MethodPost, "/api/v1/sync/resume", pauser); r.status != http.StatusOK {
+		t.Fatalf("resume by get, pause, resume: %d %s", r.status, r.body)
+	}
+	if getSchedule(t, k.Client, key).Spec.Paused {
+		t.Fatal("spec.paused is true after the pauser's resume")
+	}
+
+	// With its own token against the API server, the pauser changes nothing:
+	// neither the spec nor spec.paused itself.
+	own, err := client.New(&rest.Config{Host: k.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: k.Config.CAData}, BearerToken: pauser},
+		client.Options{Scheme: k.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, patch := range map[string]string{
+		"partner URL": `{"spec":{"partner":{"baseURL":"http://attacker.example.com"}}}`,
+		"paused":      `{"spec":{"paused":true}}`,
+	} {
+		ss := &inventoryv1alpha1.SyncSchedule{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: ns}}
+		if err := own.Patch(ctx, ss, client.RawPatch(types.MergePatchType, []byte(patch))); !apierrors.IsForbidden(err) {
+			t.Errorf("the pauser's own patch of %s: %v, want Forbidden", name, err)
+		}
+	}
+	if ss := getSchedule(t, k.Client, key); ss.Spec.Paused || ss.Spec.Partner.BaseURL != "http://partner.example.com" {
+		t.Errorf("the pauser's direct patches changed the schedule: paused %v, baseURL %s", ss.Spec.Paused, ss.Spec.Partner.BaseURL)
+	}
+
+	// patch is not pause: the API refuses, naming the verb it needs.
+	for path, verb := range map[string]string{"/api/v1/sync/pause": "pause", "/api/v1/sync/resume": "resume"} {
+		r := e.do(http.MethodPost, path, patcher)
+		if r.status != http.StatusForbidden {
+			t.Errorf("POST %s by get, patch: %d %s, want 403", path, r.status, r.body)
+			continue
+		}
+		if msg := r.errorMessage(t); !strings.Contains(msg, " "+verb+" ") {
+			t.Errorf("403 message %q does not name the verb %s", msg, verb)
+		}
+	}
+	if getSchedule(t, k.Client, key).Spec.Paused {
+		t.Error("a refused pause paused the schedule")
 	}
 }
 

@@ -380,7 +380,7 @@ func (e *e2e) token(name string, allowed bool) string {
 	}
 	if allowed {
 		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "patch"},
+			APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "pause", "resume"},
 		}}}
 		binding := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace},

@@ -441,11 +441,11 @@ func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg 
 	if err := c.Create(ctx, ss); err != nil {
 		t.Fatal(err)
 	}
-	// The caller: an operator allowed to get and patch schedules in ns.
+	// The caller: an operator allowed to pause schedules in ns.
 	operator := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "patch"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "pause", "resume"}}},
 	}
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns},
@@ -503,5 +503,52 @@ func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg 
 	})
 	if err := c.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil || !ss.Spec.Paused {
 		t.Fatalf("spec.paused after a pause through the API: %v, %v", ss.Spec.Paused, err)
+	}
+}
+
+// TestPauserRole: config/rbac's syncschedule-pauser lets its subjects read,
+// pause and resume SyncSchedules and nothing else, and the editor role, which
+// edit and admin aggregate, carries pause and resume too.
+func TestPauserRole(t *testing.T) {
+	kube := kubetest.Start(t)
+	installRBAC(t, kube)
+	cs, err := kubernetes.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns := kube.Namespace(t)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "pauser", Namespace: ns}}
+	nobody := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: ns}}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "pauser", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "slotsync-syncschedule-pauser"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "pauser", Namespace: ns}},
+	}
+	for _, o := range []client.Object{sa, nobody, rb} {
+		if err := kube.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := rulesOf(t, accountConfig(t, kube, cs, ns, "nobody"), ns)
+	got := map[string]bool{}
+	for r := range rulesOf(t, accountConfig(t, kube, cs, ns, "pauser"), ns) {
+		if !base[r] {
+			got[r] = true
+		}
+	}
+	want := grants("inventory.slotsync.io/syncschedules get,pause,resume")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("slotsync-syncschedule-pauser grants %v, want %v", got, want)
+	}
+
+	var editor rbacv1.ClusterRole
+	typed(t, kustomize(t, "default"), "ClusterRole", "slotsync-syncschedule-editor-role", &editor)
+	for _, verb := range []string{"pause", "resume"} {
+		if !slices.ContainsFunc(editor.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Resources, "syncschedules") && slices.Contains(r.Verbs, verb)
+		}) {
+			t.Errorf("the editor role lacks %s on syncschedules: %+v", verb, editor.Rules)
+		}
 	}
 }
