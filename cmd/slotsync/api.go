@@ -86,6 +86,8 @@ Environment:
 			if err != nil {
 				return err
 			}
+			// A direct client: a cache would need list and watch on every
+			// schedule, and the API only gets one and applies spec.paused.
 			kube, err := client.New(cfg, client.Options{Scheme: scheme})
 			if err != nil {
 				return fmt.Errorf("create Kubernetes client: %w", err)
