@@ -26,6 +26,7 @@ func newAPICmd() *cobra.Command {
 		requestTimeout time.Duration
 		queryTimeout   time.Duration
 		migrate        bool
+		tokenAudience  string
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -39,8 +40,9 @@ func newAPICmd() *cobra.Command {
   GET  /healthz, /readyz, /metrics
 
 The sync routes act on --schedule, or on ?schedule=NAME in its namespace. They take a
-Kubernetes bearer token, checked with a TokenReview and a SubjectAccessReview, and set
-spec.paused by server-side apply as the field manager slotsync-api.
+Kubernetes bearer token made for --token-audience (kubectl create token NAME --audience
+slotsync), checked with a TokenReview and a SubjectAccessReview, and set spec.paused by
+server-side apply as the field manager slotsync-api.
 
 Answers of the slots and dates routes are cached (--cache-size entries) and dropped
 when the sync worker commits a new snapshot of that product and date, which Postgres
@@ -71,6 +73,9 @@ Environment:
 			}
 			if cacheSize < 0 {
 				return fmt.Errorf("--cache-size %d: want 0 (off) or more", cacheSize)
+			}
+			if tokenAudience == "" {
+				return fmt.Errorf("--token-audience is empty: callers' tokens must be bound to an audience, e.g. %s", api.DefaultTokenAudience)
 			}
 			if requestTimeout <= 0 || queryTimeout <= 0 {
 				return fmt.Errorf("--request-timeout and --query-timeout must be positive")
@@ -107,6 +112,7 @@ Environment:
 				Store:          db,
 				Kube:           kube,
 				Reviews:        reviews,
+				TokenAudience:  tokenAudience,
 				Schedule:       types.NamespacedName{Namespace: ns, Name: name},
 				Location:       loc,
 				CacheSize:      cacheSize,
@@ -131,6 +137,7 @@ Environment:
 	f.DurationVar(&requestTimeout, "request-timeout", api.DefaultRequestTimeout, "time limit of a whole request")
 	f.DurationVar(&queryTimeout, "query-timeout", api.DefaultQueryTimeout, "time limit of one database query")
 	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first")
+	f.StringVar(&tokenAudience, "token-audience", api.DefaultTokenAudience, "audience callers' bearer tokens must be made for (kubectl create token NAME --audience ...)")
 	_ = cmd.MarkFlagRequired("schedule")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -27,7 +28,7 @@ const (
 	verbResume = "resume"
 )
 
-const tokenHint = "send Authorization: Bearer <token>, e.g. a service account token from `kubectl create token`"
+const tokenHint = "send Authorization: Bearer <token>, e.g. a service account token from `kubectl create token NAME --audience " + DefaultTokenAudience + "`"
 
 // authorize checks the caller's bearer token with a TokenReview, then asks a
 // SubjectAccessReview whether that user may verb the schedule. It returns the
@@ -53,14 +54,17 @@ func (s *Server) authorize(ctx context.Context, r *http.Request, verb string, sc
 	})
 }
 
-// authenticate reviews the bearer token and returns its user.
+// authenticate reviews the bearer token and returns its user. The token must
+// be meant for the API's audience: one made for the API server (a pod's
+// default token) is refused, so a token handed to slotsync cannot be replayed
+// against the API server, nor one for the API server against slotsync.
 func (s *Server) authenticate(ctx context.Context, r *http.Request) (authenticationv1.UserInfo, error) {
 	token, err := bearerToken(r)
 	if err != nil {
 		return authenticationv1.UserInfo{}, err
 	}
 	tr, err := s.reviews.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: token},
+		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{s.audience}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return authenticationv1.UserInfo{}, kubeError(err, "review the bearer token")
@@ -72,6 +76,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (authenticat
 			e.cause = fmt.Errorf("token review: %s", tr.Status.Error)
 		}
 		return authenticationv1.UserInfo{}, e
+	}
+	// An authenticator that ignores the requested audiences answers with
+	// others, or none.
+	if !slices.Contains(tr.Status.Audiences, s.audience) {
+		return authenticationv1.UserInfo{}, unauthorized("the bearer token is not for the audience %q: %s", s.audience, tokenHint)
 	}
 	return tr.Status.User, nil
 }

@@ -35,6 +35,9 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultQueryTimeout   = 3 * time.Second
 	DefaultCacheSize      = 10000
+	// DefaultTokenAudience is the audience callers' tokens must be made for:
+	// kubectl create token NAME --audience slotsync.
+	DefaultTokenAudience = "slotsync"
 )
 
 // HTTP server limits. A request is a short URL and a bearer token; nothing needs
@@ -63,6 +66,9 @@ type Config struct {
 	// either is nil the /api/v1/sync routes answer 503.
 	Kube    client.Client
 	Reviews kubernetes.Interface
+	// TokenAudience is the audience a caller's token must be made for; empty
+	// means DefaultTokenAudience.
+	TokenAudience string
 	// Schedule is the SyncSchedule the sync routes act on by default;
 	// ?schedule=name picks another one in its namespace.
 	Schedule types.NamespacedName
@@ -85,6 +91,7 @@ type Server struct {
 	store          *store.Store
 	kube           client.Client
 	reviews        kubernetes.Interface
+	audience       string
 	schedule       types.NamespacedName
 	loc            *time.Location
 	zones          sync.Map // IANA name -> *time.Location, loaded once
@@ -116,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 		store:          cfg.Store,
 		kube:           cfg.Kube,
 		reviews:        cfg.Reviews,
+		audience:       cfg.TokenAudience,
 		schedule:       cfg.Schedule,
 		loc:            cfg.Location,
 		requestTimeout: cfg.RequestTimeout,
@@ -126,6 +134,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.loc == nil {
 		s.loc = time.UTC
+	}
+	if s.audience == "" {
+		s.audience = DefaultTokenAudience
 	}
 	if s.requestTimeout == 0 {
 		s.requestTimeout = DefaultRequestTimeout

@@ -58,7 +58,8 @@ func applyAs(ctx context.Context, c client.Client, u *unstructured.Unstructured,
 }
 
 // serviceAccountToken creates a service account, optionally bound to a Role
-// allowing verbs on syncschedules, and returns a real token for it.
+// allowing verbs on syncschedules, and returns a real token for it, made for
+// the API's audience.
 func serviceAccountToken(t *testing.T, k *kubetest.Env, cs kubernetes.Interface, ns, name string, verbs ...string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -86,9 +87,16 @@ func serviceAccountToken(t *testing.T, k *kubetest.Env, cs kubernetes.Interface,
 			}
 		}
 	}
+	return tokenFor(t, cs, ns, name, api.DefaultTokenAudience)
+}
+
+// tokenFor returns a token of the service account for the audiences; none
+// means the API server's own.
+func tokenFor(t *testing.T, cs kubernetes.Interface, ns, name string, audiences ...string) string {
+	t.Helper()
 	expiry := int64(600)
-	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry},
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry, Audiences: audiences},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("token for %s: %v", name, err)
@@ -303,6 +311,45 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	}
 }
 
+// TestTokensAreBoundToTheAPIAudience: a token of an account allowed to read
+// the schedule is accepted only when made for the API's audience; one made for
+// the API server, as a pod's default token is, or for another service, gets 401.
+func TestTokensAreBoundToTheAPIAudience(t *testing.T) {
+	t.Parallel()
+	k := startKube(t)
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := k.Namespace(t)
+	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
+	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "kubectl", true); err != nil {
+		t.Fatal(err)
+	}
+	bound := serviceAccountToken(t, k, cs, ns, "viewer", "get")
+	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
+	eventually(t, 30*time.Second, func() error {
+		if r := e.do(http.MethodGet, "/api/v1/sync/status", bound); r.status != http.StatusOK {
+			return fmt.Errorf("status with a token for %s: %d %s", api.DefaultTokenAudience, r.status, r.body)
+		}
+		return nil
+	})
+	for name, token := range map[string]string{
+		"the API server's audience": tokenFor(t, cs, ns, "viewer"),
+		"another audience":          tokenFor(t, cs, ns, "viewer", "vault"),
+	} {
+		r := e.do(http.MethodGet, "/api/v1/sync/status", token)
+		if r.status != http.StatusUnauthorized {
+			t.Errorf("status with a token for %s: %d %s, want 401", name, r.status, r.body)
+			continue
+		}
+		if msg := r.errorMessage(t); !strings.Contains(msg, "--audience "+api.DefaultTokenAudience) {
+			t.Errorf("401 message %q does not say how to make a token for the audience", msg)
+		}
+	}
+}
+
 // TestPauseAndResumeAreTheirOwnVerbs: the REST pause and resume need the RBAC
 // verbs pause and resume, not patch. A caller with only get, pause and resume
 // pauses and resumes through the API, yet cannot change the schedule itself;
@@ -340,9 +387,10 @@ func TestPauseAndResumeAreTheirOwnVerbs(t *testing.T) {
 		t.Fatal("spec.paused is true after the pauser's resume")
 	}
 
-	// With its own token against the API server, the pauser changes nothing:
+	// With a token of its own for the API server, the pauser changes nothing:
 	// neither the spec nor spec.paused itself.
-	own, err := client.New(&rest.Config{Host: k.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: k.Config.CAData}, BearerToken: pauser},
+	own, err := client.New(&rest.Config{Host: k.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: k.Config.CAData},
+		BearerToken: tokenFor(t, cs, ns, "pauser")},
 		client.Options{Scheme: k.Scheme})
 	if err != nil {
 		t.Fatal(err)

@@ -207,7 +207,7 @@ func (e *Env) Instructions() string {
 		"or over REST, with a token RBAC allows to pause and resume SyncSchedules:",
 		"  kubectl create serviceaccount pauser",
 		"  kubectl create rolebinding pauser --clusterrole=slotsync-syncschedule-pauser --serviceaccount=default:pauser",
-		"  curl -s -X POST -H \"Authorization: Bearer $(kubectl create token pauser)\" " + e.APIURL + "/api/v1/sync/pause",
+		"  curl -s -X POST -H \"Authorization: Bearer $(kubectl create token pauser --audience slotsync)\" " + e.APIURL + "/api/v1/sync/pause",
 		"",
 		"Postgres: psql '" + e.DatabaseURL + "'",
 		"Logs of every component: " + e.logDir(),

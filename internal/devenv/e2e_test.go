@@ -393,7 +393,7 @@ func (e *e2e) token(name string, allowed bool) string {
 			}
 		}
 	}
-	return strings.TrimSpace(e.kubectl("create", "token", name, "-n", devenv.Namespace))
+	return strings.TrimSpace(e.kubectl("create", "token", name, "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
 }
 
 func (e *e2e) post(path, token string) int {
@@ -425,7 +425,7 @@ func (e *e2e) pauseOverREST() {
 }
 
 func (e *e2e) reapplyKeepsPause() {
-	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace))
+	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
 	if code := e.post("/api/v1/sync/pause", allowed); code != http.StatusOK {
 		e.t.Fatalf("pause: HTTP %d", code)
 	}

@@ -496,7 +496,13 @@ func pauseThroughAPI(t *testing.T, kube *kubetest.Env, admin kubernetes.Interfac
 		}
 		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
 	}
-	token := accountConfig(t, kube, admin, ns, name).BearerToken
+	tr, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600), Audiences: []string{api.DefaultTokenAudience}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := tr.Status.Token
 
 	kc, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
 	if err != nil {
