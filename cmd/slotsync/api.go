@@ -27,6 +27,9 @@ func newAPICmd() *cobra.Command {
 		queryTimeout   time.Duration
 		migrate        bool
 		tokenAudience  string
+		tlsCertFile    string
+		tlsKeyFile     string
+		insecureHTTP   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -48,17 +51,26 @@ Answers of the slots and dates routes are cached (--cache-size entries) and drop
 when the sync worker commits a new snapshot of that product and date, which Postgres
 notifies; while that notification channel is down the cache is off.
 
+It serves HTTPS with --tls-cert-file and --tls-key-file (config/api mounts them from
+a Secret; a renewed certificate is picked up without a restart), and plain HTTP only
+with --insecure-http, for local development: bearer tokens must not cross the network
+in clear.
+
 It reads the cluster from the in-cluster config or $KUBECONFIG.
 
 Environment:
   DATABASE_URL   the Postgres URL (required)`,
-		Example: `  DATABASE_URL=postgres://localhost/slotsync slotsync api --schedule default/sample
-  curl 'http://127.0.0.1:8080/api/v1/experience/14/slots?date=2026-12-01'`,
+		Example: `  DATABASE_URL=postgres://localhost/slotsync slotsync api --schedule default/sample \
+    --tls-cert-file=tls.crt --tls-key-file=tls.key
+  curl --cacert ca.crt 'https://localhost:8080/api/v1/experience/14/slots?date=2026-12-01'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logr.FromContextOrDiscard(ctx)
 			ctrl.SetLogger(log)
+			if err := checkTLSFlags(tlsCertFile, tlsKeyFile, insecureHTTP); err != nil {
+				return err
+			}
 			dbURL, err := envSecret("DATABASE_URL")
 			if err != nil {
 				return err
@@ -118,6 +130,8 @@ Environment:
 				CacheSize:      cacheSize,
 				RequestTimeout: requestTimeout,
 				QueryTimeout:   queryTimeout,
+				TLSCertFile:    tlsCertFile,
+				TLSKeyFile:     tlsKeyFile,
 			})
 			if err != nil {
 				return err
@@ -138,6 +152,25 @@ Environment:
 	f.DurationVar(&queryTimeout, "query-timeout", api.DefaultQueryTimeout, "time limit of one database query")
 	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first")
 	f.StringVar(&tokenAudience, "token-audience", api.DefaultTokenAudience, "audience callers' bearer tokens must be made for (kubectl create token NAME --audience ...)")
+	f.StringVar(&tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with, e.g. tls.crt of a mounted kubernetes.io/tls Secret")
+	f.StringVar(&tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	f.BoolVar(&insecureHTTP, "insecure-http", false, "serve plain HTTP without TLS: bearer tokens cross the network in clear (local development only)")
 	_ = cmd.MarkFlagRequired("schedule")
 	return cmd
+}
+
+// checkTLSFlags refuses to serve without TLS unless asked to in so many words.
+func checkTLSFlags(certFile, keyFile string, insecureHTTP bool) error {
+	switch {
+	case insecureHTTP && (certFile != "" || keyFile != ""):
+		return fmt.Errorf("--insecure-http and --tls-cert-file/--tls-key-file: choose one")
+	case insecureHTTP:
+		return nil
+	case certFile == "" && keyFile == "":
+		return fmt.Errorf("no TLS certificate: set --tls-cert-file and --tls-key-file (config/api mounts them from the Secret slotsync-api-tls), " +
+			"or --insecure-http to serve plain HTTP for local development")
+	case certFile == "" || keyFile == "":
+		return fmt.Errorf("--tls-cert-file and --tls-key-file go together: set both")
+	}
+	return nil
 }

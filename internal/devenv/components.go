@@ -100,7 +100,7 @@ func (e *Env) startAPI(ctx context.Context) error {
 	}
 	e.APIURL = "http://" + addr
 	p, err := startProcess(e.logDir(), "api", []string{"KUBECONFIG=" + kc, "DATABASE_URL=" + e.DatabaseURL}, e.opts.Slotsync,
-		"api", "--listen="+addr, "--schedule="+Namespace+"/"+ScheduleName)
+		"api", "--listen="+addr, "--schedule="+Namespace+"/"+ScheduleName, "--insecure-http")
 	if err != nil {
 		return err
 	}
