@@ -20,6 +20,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/store"
@@ -174,4 +179,59 @@ func TestServesHTTPS(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMetricsNeedATokenAllowedToGetThem: over the same TLS, /metrics answers
+// 401 without a token, 403 to a user RBAC does not allow get on /metrics,
+// and the metrics to one it does.
+func TestMetricsNeedATokenAllowedToGetThem(t *testing.T) {
+	t.Parallel()
+	k := startKube(t)
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := k.Namespace(t)
+	nobody := serviceAccountToken(t, k, cs, ns, "nobody")
+	scraper := serviceAccountToken(t, k, cs, ns, "prometheus")
+	// As config/rbac's metrics-reader, bound cluster-wide as the scraper's is.
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics-reader"},
+		Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: ns}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := k.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k.Client.Delete(context.Background(), o) })
+	}
+
+	ca := newCA(t, "slotsync test CA")
+	addr, _ := serveTLS(t, ca, api.Config{Kube: k.Client, Reviews: cs, Schedule: types.NamespacedName{Namespace: ns, Name: "nightly"}})
+	c, url := trusting(ca.pool), "https://"+addr+"/metrics"
+	eventually(t, 30*time.Second, func() error {
+		code, err := status(c, url, scraper)
+		if err != nil || code != http.StatusOK {
+			return fmt.Errorf("/metrics for a user allowed to get it: %d %v, want 200", code, err)
+		}
+		return nil
+	})
+	for name, tt := range map[string]struct {
+		token string
+		want  int
+	}{
+		"no token":                               {"", http.StatusUnauthorized},
+		"a user without get /metrics":            {nobody, http.StatusForbidden},
+		"the scraper's token for the API server": {tokenFor(t, cs, ns, "prometheus"), http.StatusUnauthorized},
+	} {
+		if code, err := status(c, url, tt.token); err != nil || code != tt.want {
+			t.Errorf("/metrics with %s: %d %v, want %d", name, code, err, tt.want)
+		}
+	}
 }

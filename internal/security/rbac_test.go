@@ -597,3 +597,41 @@ func TestPauserRole(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsReaderRole: config/rbac's metrics-reader allows get on /metrics,
+// which the API asks scrapers for, and nothing else.
+func TestMetricsReaderRole(t *testing.T) {
+	kube := kubetest.Start(t)
+	installRBAC(t, kube)
+	cs, err := kubernetes.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns := kube.Namespace(t)
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "slotsync-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: ns}},
+	}
+	for _, o := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: ns}},
+		crb,
+	} {
+		if err := kube.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), crb) })
+	base := rulesOf(t, accountConfig(t, kube, cs, ns, "nobody"), ns)
+	got := map[string]bool{}
+	for r := range rulesOf(t, accountConfig(t, kube, cs, ns, "prometheus"), ns) {
+		if !base[r] {
+			got[r] = true
+		}
+	}
+	if want := map[string]bool{"/metrics get": true}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("slotsync-metrics-reader grants %v, want %v", got, want)
+	}
+}
