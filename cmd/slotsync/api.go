@@ -26,6 +26,10 @@ func newAPICmd() *cobra.Command {
 		requestTimeout time.Duration
 		queryTimeout   time.Duration
 		migrate        bool
+		tokenAudience  string
+		tlsCertFile    string
+		tlsKeyFile     string
+		insecureHTTP   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "api",
@@ -35,28 +39,38 @@ func newAPICmd() *cobra.Command {
   GET  /api/v1/experience/{id}/slots?date=YYYY-MM-DD   slots, availability, prices
   GET  /api/v1/experience/{id}/dates                    dates with places, lowest price
   GET  /api/v1/sync/status                              the schedule's state (RBAC: get)
-  POST /api/v1/sync/pause, /api/v1/sync/resume          set spec.paused (RBAC: patch)
+  POST /api/v1/sync/pause, /api/v1/sync/resume          set spec.paused (RBAC: pause, resume)
   GET  /healthz, /readyz, /metrics
 
 The sync routes act on --schedule, or on ?schedule=NAME in its namespace. They take a
-Kubernetes bearer token, checked with a TokenReview and a SubjectAccessReview, and set
-spec.paused by server-side apply as the field manager slotsync-api.
+Kubernetes bearer token made for --token-audience (kubectl create token NAME --audience
+slotsync), checked with a TokenReview and a SubjectAccessReview, and set spec.paused by
+server-side apply as the field manager slotsync-api.
 
 Answers of the slots and dates routes are cached (--cache-size entries) and dropped
 when the sync worker commits a new snapshot of that product and date, which Postgres
 notifies; while that notification channel is down the cache is off.
 
+It serves HTTPS with --tls-cert-file and --tls-key-file (config/api mounts them from
+a Secret; a renewed certificate is picked up without a restart), and plain HTTP only
+with --insecure-http, for local development: bearer tokens must not cross the network
+in clear.
+
 It reads the cluster from the in-cluster config or $KUBECONFIG.
 
 Environment:
   DATABASE_URL   the Postgres URL (required)`,
-		Example: `  DATABASE_URL=postgres://localhost/slotsync slotsync api --schedule default/sample
-  curl 'http://127.0.0.1:8080/api/v1/experience/14/slots?date=2026-12-01'`,
+		Example: `  DATABASE_URL=postgres://localhost/slotsync slotsync api --schedule default/sample \
+    --tls-cert-file=tls.crt --tls-key-file=tls.key
+  curl --cacert ca.crt 'https://localhost:8080/api/v1/experience/14/slots?date=2026-12-01'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			log := logr.FromContextOrDiscard(ctx)
 			ctrl.SetLogger(log)
+			if err := checkTLSFlags(tlsCertFile, tlsKeyFile, insecureHTTP); err != nil {
+				return err
+			}
 			dbURL, err := envSecret("DATABASE_URL")
 			if err != nil {
 				return err
@@ -72,6 +86,9 @@ Environment:
 			if cacheSize < 0 {
 				return fmt.Errorf("--cache-size %d: want 0 (off) or more", cacheSize)
 			}
+			if tokenAudience == "" {
+				return fmt.Errorf("--token-audience is empty: callers' tokens must be bound to an audience, e.g. %s", api.DefaultTokenAudience)
+			}
 			if requestTimeout <= 0 || queryTimeout <= 0 {
 				return fmt.Errorf("--request-timeout and --query-timeout must be positive")
 			}
@@ -86,6 +103,8 @@ Environment:
 			if err != nil {
 				return err
 			}
+			// A direct client: a cache would need list and watch on every
+			// schedule, and the API only gets one and applies spec.paused.
 			kube, err := client.New(cfg, client.Options{Scheme: scheme})
 			if err != nil {
 				return fmt.Errorf("create Kubernetes client: %w", err)
@@ -105,11 +124,14 @@ Environment:
 				Store:          db,
 				Kube:           kube,
 				Reviews:        reviews,
+				TokenAudience:  tokenAudience,
 				Schedule:       types.NamespacedName{Namespace: ns, Name: name},
 				Location:       loc,
 				CacheSize:      cacheSize,
 				RequestTimeout: requestTimeout,
 				QueryTimeout:   queryTimeout,
+				TLSCertFile:    tlsCertFile,
+				TLSKeyFile:     tlsKeyFile,
 			})
 			if err != nil {
 				return err
@@ -129,6 +151,26 @@ Environment:
 	f.DurationVar(&requestTimeout, "request-timeout", api.DefaultRequestTimeout, "time limit of a whole request")
 	f.DurationVar(&queryTimeout, "query-timeout", api.DefaultQueryTimeout, "time limit of one database query")
 	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first")
+	f.StringVar(&tokenAudience, "token-audience", api.DefaultTokenAudience, "audience callers' bearer tokens must be made for (kubectl create token NAME --audience ...)")
+	f.StringVar(&tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with, e.g. tls.crt of a mounted kubernetes.io/tls Secret")
+	f.StringVar(&tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	f.BoolVar(&insecureHTTP, "insecure-http", false, "serve plain HTTP without TLS: bearer tokens cross the network in clear (local development only)")
 	_ = cmd.MarkFlagRequired("schedule")
 	return cmd
+}
+
+// checkTLSFlags refuses to serve without TLS unless asked to in so many words.
+func checkTLSFlags(certFile, keyFile string, insecureHTTP bool) error {
+	switch {
+	case insecureHTTP && (certFile != "" || keyFile != ""):
+		return fmt.Errorf("--insecure-http and --tls-cert-file/--tls-key-file: choose one")
+	case insecureHTTP:
+		return nil
+	case certFile == "" && keyFile == "":
+		return fmt.Errorf("no TLS certificate: set --tls-cert-file and --tls-key-file (config/api mounts them from the Secret slotsync-api-tls), " +
+			"or --insecure-http to serve plain HTTP for local development")
+	case certFile == "" || keyFile == "":
+		return fmt.Errorf("--tls-cert-file and --tls-key-file go together: set both")
+	}
+	return nil
 }

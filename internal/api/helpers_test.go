@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +69,7 @@ type apiEnv struct {
 	clock  *simClock
 	db     *store.Store // the worker's pool; the API has its own
 	url    string
+	srv    *api.Server
 	client *http.Client
 	logs   *logSink
 }
@@ -119,6 +120,7 @@ func newAPIEnv(t *testing.T, o options) *apiEnv {
 		t.Fatal(err)
 	}
 	e.url = "http://" + ln.Addr().String()
+	e.srv = srv
 	sctx, stop := context.WithCancel(logr.NewContext(ctx, e.logs.logger()))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
@@ -272,15 +274,23 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-// metric reads a sample of /metrics, e.g. `slotsync_api_cache_hits_total` or
+// metrics is the text of a scrape, read in process: /metrics over HTTP takes
+// a token (TestMetricsNeedATokenAllowedToGetThem).
+func (e *apiEnv) metrics() string {
+	e.t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		e.t.Fatalf("metrics answered %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+// metric reads a sample of the metrics, e.g. `slotsync_api_cache_hits_total` or
 // `slotsync_api_requests_total{code="200",route="GET /healthz"}`; 0 when absent.
 func (e *apiEnv) metric(sample string) float64 {
 	e.t.Helper()
-	r := e.get("/metrics")
-	if r.status != http.StatusOK {
-		e.t.Fatalf("/metrics answered %d", r.status)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	sc := bufio.NewScanner(strings.NewReader(e.metrics()))
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
 		if ok && name == sample {

@@ -504,8 +504,7 @@ func TestMetricsAndLogs(t *testing.T) {
 		"/api/v1/experience/99/dates", "/api/v1/experience/x/slots", "/nowhere", "/api/v1/sync/status"} {
 		e.do(http.MethodGet, path, secret)
 	}
-	r := e.get("/metrics")
-	text := string(r.body)
+	text := e.metrics()
 	for _, want := range []string{
 		`slotsync_api_requests_total{code="200",route="GET /api/v1/experience/{id}/slots"} 2`,
 		`slotsync_api_requests_total{code="404",route="GET /api/v1/experience/{id}/dates"} 1`,

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,7 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 )
+
+// metricsPath is the non-resource URL a scraper needs get on, as for the
+// API server's own /metrics.
+const metricsPath = "/metrics"
 
 // metrics live in a registry of the server's own, so that two servers in one
 // process (tests) never collide. Route labels are mux patterns, never raw
@@ -55,3 +62,32 @@ func (m *metrics) observe(route string, code int, elapsed time.Duration) {
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
+
+// serveMetrics answers a scrape by a caller whose token (for the API's
+// audience, like every other) may get /metrics: the same checks as
+// controller-runtime's metrics filter, through the API's own authenticator
+// so that the audience binding holds here too.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	if s.reviews == nil {
+		return unavailable(errors.New("no Kubernetes client"), "%s is not configured on this server: it needs a Kubernetes client to review tokens", metricsPath)
+	}
+	user, err := s.authenticate(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	err = s.checkAccess(r.Context(), user, authorizationv1.SubjectAccessReviewSpec{
+		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: metricsPath, Verb: verbGet},
+	}, func() string {
+		return fmt.Sprintf("%q may not get %s: bind it to the ClusterRole slotsync-metrics-reader (see docs/rest-api.md)", user.Username, metricsPath)
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.handler().ServeHTTP(w, r)
+	return nil
+}
+
+// MetricsHandler serves the metrics without authentication, for callers in
+// the same process (tests); Handler's /metrics asks for a token allowed to
+// get it.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }

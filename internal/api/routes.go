@@ -32,7 +32,7 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/openapi.yaml", handler: handlerFunc(serveOpenAPI)},
 		{method: http.MethodGet, path: "/healthz", handler: handlerFunc(healthz), quiet: true},
 		{method: http.MethodGet, path: "/readyz", handler: handlerFunc(s.readyz), quiet: true},
-		{method: http.MethodGet, path: "/metrics", handler: s.metrics.handler(), quiet: true},
+		{method: http.MethodGet, path: metricsPath, handler: handlerFunc(s.serveMetrics), quiet: true},
 	}
 }
 

@@ -85,7 +85,7 @@ func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.authorize(r.Context(), r, "get", name); err != nil {
+	if _, err := s.authorize(r.Context(), r, verbGet, name); err != nil {
 		return err
 	}
 	ss, err := s.getSchedule(r.Context(), name)
@@ -107,14 +107,19 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) error {
 // setPaused applies spec.paused as the field manager slotsync-api, forcing
 // ownership: the API's latest word on the pause wins over whoever set it
 // before, and a later apply by another manager that leaves the field out
-// keeps it. Applying the value it already has changes nothing.
+// keeps it. Applying the value it already has changes nothing. The caller
+// needs the verb pause or resume, not patch: the apply is the API's own.
 func (s *Server) setPaused(w http.ResponseWriter, r *http.Request, paused bool) error {
 	ctx := r.Context()
 	name, err := s.scheduleRequest(r)
 	if err != nil {
 		return err
 	}
-	user, err := s.authorize(ctx, r, "patch", name)
+	verb := verbResume
+	if paused {
+		verb = verbPause
+	}
+	user, err := s.authorize(ctx, r, verb, name)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,15 @@
 // Package api serves slotsync's REST API inside the cluster: the slots and
 // available dates of a product read from Postgres through a read cache kept
 // coherent by the sync worker's notifications, and the paused state of a
-// SyncSchedule, which callers may change when Kubernetes RBAC lets them patch it.
+// SyncSchedule, which callers may change when Kubernetes RBAC lets them pause
+// or resume it (verbs of their own, not patch).
 // The routes, parameters and answers are described by the embedded OpenAPI
 // document (OpenAPIDocument).
 package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	stdlog "log"
@@ -19,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slotsync/slotsync/internal/store"
@@ -34,6 +37,9 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultQueryTimeout   = 3 * time.Second
 	DefaultCacheSize      = 10000
+	// DefaultTokenAudience is the audience callers' tokens must be made for:
+	// kubectl create token NAME --audience slotsync.
+	DefaultTokenAudience = "slotsync"
 )
 
 // HTTP server limits. A request is a short URL and a bearer token; nothing needs
@@ -62,6 +68,9 @@ type Config struct {
 	// either is nil the /api/v1/sync routes answer 503.
 	Kube    client.Client
 	Reviews kubernetes.Interface
+	// TokenAudience is the audience a caller's token must be made for; empty
+	// means DefaultTokenAudience.
+	TokenAudience string
 	// Schedule is the SyncSchedule the sync routes act on by default;
 	// ?schedule=name picks another one in its namespace.
 	Schedule types.NamespacedName
@@ -77,6 +86,11 @@ type Config struct {
 	QueryTimeout   time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TLSCertFile and TLSKeyFile, PEM files such as those of a mounted
+	// kubernetes.io/tls Secret, make Serve answer HTTPS only, with the
+	// certificate read again whenever the files change. Empty: plain HTTP.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // Server is the REST API. Its handler is safe for concurrent use.
@@ -84,6 +98,7 @@ type Server struct {
 	store          *store.Store
 	kube           client.Client
 	reviews        kubernetes.Interface
+	audience       string
 	schedule       types.NamespacedName
 	loc            *time.Location
 	zones          sync.Map // IANA name -> *time.Location, loaded once
@@ -94,6 +109,8 @@ type Server struct {
 	cache   *cache
 	metrics *metrics
 	handler http.Handler
+	// certs is nil when serving plain HTTP.
+	certs *certwatcher.CertWatcher
 }
 
 // New returns a Server for cfg. Its read cache serves nothing until
@@ -111,10 +128,23 @@ func New(cfg Config) (*Server, error) {
 	if (cfg.Kube != nil || cfg.Reviews != nil) && (cfg.Schedule.Namespace == "" || cfg.Schedule.Name == "") {
 		return nil, errors.New("api: Config.Schedule needs a namespace and a name")
 	}
+	var certs *certwatcher.CertWatcher
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
+			return nil, errors.New("api: TLS needs both a certificate file and a key file")
+		}
+		var err error
+		// Reads both files now, so that a missing or bad certificate stops
+		// the start rather than every handshake.
+		if certs, err = certwatcher.New(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return nil, fmt.Errorf("api: load the TLS certificate: %w", err)
+		}
+	}
 	s := &Server{
 		store:          cfg.Store,
 		kube:           cfg.Kube,
 		reviews:        cfg.Reviews,
+		audience:       cfg.TokenAudience,
 		schedule:       cfg.Schedule,
 		loc:            cfg.Location,
 		requestTimeout: cfg.RequestTimeout,
@@ -122,9 +152,13 @@ func New(cfg Config) (*Server, error) {
 		now:            cfg.Now,
 		cache:          newCache(cfg.CacheSize),
 		metrics:        newMetrics(),
+		certs:          certs,
 	}
 	if s.loc == nil {
 		s.loc = time.UTC
+	}
+	if s.audience == "" {
+		s.audience = DefaultTokenAudience
 	}
 	if s.requestTimeout == 0 {
 		s.requestTimeout = DefaultRequestTimeout
@@ -170,9 +204,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-watched
 	}()
 
+	if s.certs != nil {
+		certsDone := make(chan struct{})
+		go func() {
+			defer close(certsDone)
+			// A Secret update renews the certificate without a restart.
+			if err := s.certs.Start(watchCtx); err != nil {
+				log.Error(err, "watching the TLS certificate files failed; serving the certificate last read")
+			}
+		}()
+		defer func() {
+			stopWatch()
+			<-certsDone
+		}()
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.GetCertificate,
+			// HTTP/1.1 only: the requests are small, and HTTP/2 brings its own
+			// resource-exhaustion attacks (rapid reset) for no gain here.
+			NextProtos: []string{"http/1.1"},
+		})
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving the REST API", "address", ln.Addr().String())
+	log.Info("serving the REST API", "address", ln.Addr().String(), "tls", s.certs != nil)
 
 	select {
 	case err := <-served:

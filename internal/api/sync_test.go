@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
@@ -57,7 +58,8 @@ func applyAs(ctx context.Context, c client.Client, u *unstructured.Unstructured,
 }
 
 // serviceAccountToken creates a service account, optionally bound to a Role
-// allowing verbs on syncschedules, and returns a real token for it.
+// allowing verbs on syncschedules, and returns a real token for it, made for
+// the API's audience.
 func serviceAccountToken(t *testing.T, k *kubetest.Env, cs kubernetes.Interface, ns, name string, verbs ...string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -85,9 +87,16 @@ func serviceAccountToken(t *testing.T, k *kubetest.Env, cs kubernetes.Interface,
 			}
 		}
 	}
+	return tokenFor(t, cs, ns, name, api.DefaultTokenAudience)
+}
+
+// tokenFor returns a token of the service account for the audiences; none
+// means the API server's own.
+func tokenFor(t *testing.T, cs kubernetes.Interface, ns, name string, audiences ...string) string {
+	t.Helper()
 	expiry := int64(600)
-	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry},
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry, Audiences: audiences},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("token for %s: %v", name, err)
@@ -139,7 +148,7 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "argocd", true); err != nil {
 		t.Fatal(err)
 	}
-	operator := serviceAccountToken(t, k, cs, ns, "operator", "get", "patch")
+	operator := serviceAccountToken(t, k, cs, ns, "operator", "get", "pause", "resume")
 	viewer := serviceAccountToken(t, k, cs, ns, "viewer", "get")
 	stranger := serviceAccountToken(t, k, cs, ns, "stranger")
 	const forged = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06YWRtaW4ifQ.Zm9yZ2Vk"
@@ -185,8 +194,8 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 			continue
 		}
 		user := "system:serviceaccount:" + ns + ":" + name
-		if msg := r.errorMessage(t); !strings.Contains(msg, user) || !strings.Contains(msg, "patch") {
-			t.Errorf("403 message %q does not name the user %s and the verb patch", msg, user)
+		if msg := r.errorMessage(t); !strings.Contains(msg, user) || !strings.Contains(msg, " resume ") {
+			t.Errorf("403 message %q does not name the user %s and the verb resume", msg, user)
 		}
 	}
 
@@ -299,6 +308,119 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	}
 	if logs := e.logs.all(); !strings.Contains(logs, "system:serviceaccount:"+ns+":operator") {
 		t.Error("the log does not say who paused")
+	}
+}
+
+// TestTokensAreBoundToTheAPIAudience: a token of an account allowed to read
+// the schedule is accepted only when made for the API's audience; one made for
+// the API server, as a pod's default token is, or for another service, gets 401.
+func TestTokensAreBoundToTheAPIAudience(t *testing.T) {
+	t.Parallel()
+	k := startKube(t)
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := k.Namespace(t)
+	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
+	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "kubectl", true); err != nil {
+		t.Fatal(err)
+	}
+	bound := serviceAccountToken(t, k, cs, ns, "viewer", "get")
+	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
+	eventually(t, 30*time.Second, func() error {
+		if r := e.do(http.MethodGet, "/api/v1/sync/status", bound); r.status != http.StatusOK {
+			return fmt.Errorf("status with a token for %s: %d %s", api.DefaultTokenAudience, r.status, r.body)
+		}
+		return nil
+	})
+	for name, token := range map[string]string{
+		"the API server's audience": tokenFor(t, cs, ns, "viewer"),
+		"another audience":          tokenFor(t, cs, ns, "viewer", "vault"),
+	} {
+		r := e.do(http.MethodGet, "/api/v1/sync/status", token)
+		if r.status != http.StatusUnauthorized {
+			t.Errorf("status with a token for %s: %d %s, want 401", name, r.status, r.body)
+			continue
+		}
+		if msg := r.errorMessage(t); !strings.Contains(msg, "--audience "+api.DefaultTokenAudience) {
+			t.Errorf("401 message %q does not say how to make a token for the audience", msg)
+		}
+	}
+}
+
+// TestPauseAndResumeAreTheirOwnVerbs: the REST pause and resume need the RBAC
+// verbs pause and resume, not patch. A caller with only get, pause and resume
+// pauses and resumes through the API, yet cannot change the schedule itself;
+// a caller that may patch the whole spec is refused by the API.
+func TestPauseAndResumeAreTheirOwnVerbs(t *testing.T) {
+	t.Parallel()
+	k := startKube(t)
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(k.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := k.Namespace(t)
+	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
+	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "argocd", true); err != nil {
+		t.Fatal(err)
+	}
+	pauser := serviceAccountToken(t, k, cs, ns, "pauser", "get", "pause", "resume")
+	patcher := serviceAccountToken(t, k, cs, ns, "patcher", "get", "patch")
+	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
+
+	eventually(t, 30*time.Second, func() error {
+		if r := e.do(http.MethodPost, "/api/v1/sync/pause", pauser); r.status != http.StatusOK {
+			return fmt.Errorf("pause by get, pause, resume: %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	if !getSchedule(t, k.Client, key).Spec.Paused {
+		t.Fatal("spec.paused is false after the pauser's pause")
+	}
+	if r := e.do(http.MethodPost, "/api/v1/sync/resume", pauser); r.status != http.StatusOK {
+		t.Fatalf("resume by get, pause, resume: %d %s", r.status, r.body)
+	}
+	if getSchedule(t, k.Client, key).Spec.Paused {
+		t.Fatal("spec.paused is true after the pauser's resume")
+	}
+
+	// With a token of its own for the API server, the pauser changes nothing:
+	// neither the spec nor spec.paused itself.
+	own, err := client.New(&rest.Config{Host: k.Config.Host, TLSClientConfig: rest.TLSClientConfig{CAData: k.Config.CAData},
+		BearerToken: tokenFor(t, cs, ns, "pauser")},
+		client.Options{Scheme: k.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, patch := range map[string]string{
+		"partner URL": `{"spec":{"partner":{"baseURL":"http://attacker.example.com"}}}`,
+		"paused":      `{"spec":{"paused":true}}`,
+	} {
+		ss := &inventoryv1alpha1.SyncSchedule{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: ns}}
+		if err := own.Patch(ctx, ss, client.RawPatch(types.MergePatchType, []byte(patch))); !apierrors.IsForbidden(err) {
+			t.Errorf("the pauser's own patch of %s: %v, want Forbidden", name, err)
+		}
+	}
+	if ss := getSchedule(t, k.Client, key); ss.Spec.Paused || ss.Spec.Partner.BaseURL != "http://partner.example.com" {
+		t.Errorf("the pauser's direct patches changed the schedule: paused %v, baseURL %s", ss.Spec.Paused, ss.Spec.Partner.BaseURL)
+	}
+
+	// patch is not pause: the API refuses, naming the verb it needs.
+	for path, verb := range map[string]string{"/api/v1/sync/pause": "pause", "/api/v1/sync/resume": "resume"} {
+		r := e.do(http.MethodPost, path, patcher)
+		if r.status != http.StatusForbidden {
+			t.Errorf("POST %s by get, patch: %d %s, want 403", path, r.status, r.body)
+			continue
+		}
+		if msg := r.errorMessage(t); !strings.Contains(msg, " "+verb+" ") {
+			t.Errorf("403 message %q does not name the verb %s", msg, verb)
+		}
+	}
+	if getSchedule(t, k.Client, key).Spec.Paused {
+		t.Error("a refused pause paused the schedule")
 	}
 }
 

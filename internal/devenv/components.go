@@ -101,7 +101,7 @@ func (e *Env) startAPI(ctx context.Context) error {
 	}
 	e.APIURL = "http://" + addr
 	p, err := startProcess(e.logDir(), "api", []string{"KUBECONFIG=" + kc, "DATABASE_URL=" + e.DatabaseURL}, e.opts.Slotsync,
-		"api", "--listen="+addr, "--schedule="+Namespace+"/"+ScheduleName)
+		"api", "--listen="+addr, "--schedule="+Namespace+"/"+ScheduleName, "--insecure-http")
 	if err != nil {
 		return err
 	}
@@ -203,10 +203,10 @@ func (e *Env) Instructions() string {
 		"Pause and resume with kubectl:",
 		"  kubectl patch ss " + ScheduleName + " --type=merge -p '{\"spec\":{\"paused\":true}}'",
 		"  kubectl patch ss " + ScheduleName + " --type=merge -p '{\"spec\":{\"paused\":false}}'",
-		"or over REST, with a token RBAC allows to patch SyncSchedules:",
-		"  kubectl create serviceaccount pauser && kubectl create role ss-patch --verb=get,patch --resource=syncschedules.inventory.slotsync.io",
-		"  kubectl create rolebinding pauser --role=ss-patch --serviceaccount=default:pauser",
-		"  curl -s -X POST -H \"Authorization: Bearer $(kubectl create token pauser)\" " + e.APIURL + "/api/v1/sync/pause",
+		"or over REST, with a token RBAC allows to pause and resume SyncSchedules:",
+		"  kubectl create serviceaccount pauser",
+		"  kubectl create rolebinding pauser --clusterrole=slotsync-syncschedule-pauser --serviceaccount=default:pauser",
+		"  curl -s -X POST -H \"Authorization: Bearer $(kubectl create token pauser --audience slotsync)\" " + e.APIURL + "/api/v1/sync/pause",
 		"",
 		"Postgres: psql '" + e.DatabaseURL + "'",
 		"Logs of every component: " + e.logDir(),

@@ -378,7 +378,7 @@ func (e *e2e) token(name string, allowed bool) string {
 	}
 	if allowed {
 		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "patch"},
+			APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "pause", "resume"},
 		}}}
 		binding := &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: devenv.Namespace},
@@ -391,7 +391,7 @@ func (e *e2e) token(name string, allowed bool) string {
 			}
 		}
 	}
-	return strings.TrimSpace(e.kubectl("create", "token", name, "-n", devenv.Namespace))
+	return strings.TrimSpace(e.kubectl("create", "token", name, "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
 }
 
 func (e *e2e) post(path, token string) int {
@@ -423,7 +423,7 @@ func (e *e2e) pauseOverREST() {
 }
 
 func (e *e2e) reapplyKeepsPause() {
-	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace))
+	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
 	if code := e.post("/api/v1/sync/pause", allowed); code != http.StatusOK {
 		e.t.Fatalf("pause: HTTP %d", code)
 	}

@@ -50,15 +50,21 @@ func repoPath(parts ...string) string {
 // kustomize builds a directory of config/ with kubectl, as users install it.
 func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
+	return kustomizePath(t, repoPath("config", dir))
+}
+
+// kustomizePath builds the kustomization in path with kubectl.
+func kustomizePath(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Fatalf("kubectl is needed to build config/ (make deps installs it): %v", err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("kubectl", "kustomize", repoPath("config", dir))
+	cmd := exec.Command("kubectl", "kustomize", path)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("kubectl kustomize config/%s: %v: %s", dir, err, stderr.String())
+		t.Fatalf("kubectl kustomize %s: %v: %s", path, err, stderr.String())
 	}
 	var objs []*unstructured.Unstructured
 	for _, doc := range strings.Split(string(out), "\n---\n") {
@@ -67,7 +73,7 @@ func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 		}
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			t.Fatalf("config/%s: %v", dir, err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		objs = append(objs, u)
 	}

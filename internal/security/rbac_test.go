@@ -34,7 +34,12 @@ import (
 	"github.com/slotsync/slotsync/internal/store"
 )
 
-const installNS = "slotsync-system"
+const (
+	installNS = "slotsync-system"
+	// scheduleNS is the namespace the API serves in config/default (its
+	// --schedule), where its Role on SyncSchedules is bound.
+	scheduleNS = "default"
+)
 
 // rbacKinds are what config/default installs for access control.
 var rbacKinds = []string{"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
@@ -154,8 +159,10 @@ var (
 	apiEverywhere = grants(
 		"authentication.k8s.io/tokenreviews create",
 		"authorization.k8s.io/subjectaccessreviews create",
-		"inventory.slotsync.io/syncschedules get,list,watch,patch",
 	)
+	// The API only gets a schedule and applies spec.paused, with a direct
+	// client: no list or watch, and only where it serves.
+	apiScheduleNS = grants("inventory.slotsync.io/syncschedules get,patch")
 )
 
 // TestRBACLeastPrivilege installs config/default's RBAC on a real API server and
@@ -183,11 +190,11 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	}
 	baseline := accountConfig(t, kube, cs, userNS, "nobody")
 	want := map[string]map[string]map[string]bool{
-		"manager": {installNS: union(managerEverywhere, managerInstallNS), userNS: managerEverywhere},
-		"api":     {installNS: apiEverywhere, userNS: apiEverywhere},
+		"manager": {installNS: union(managerEverywhere, managerInstallNS), userNS: managerEverywhere, scheduleNS: managerEverywhere},
+		"api":     {installNS: apiEverywhere, userNS: apiEverywhere, scheduleNS: union(apiEverywhere, apiScheduleNS)},
 	}
 	for name, cfg := range accounts {
-		for _, ns := range []string{installNS, userNS} {
+		for _, ns := range []string{installNS, userNS, scheduleNS} {
 			base := rulesOf(t, baseline, ns)
 			got := map[string]bool{}
 			for r := range rulesOf(t, cfg, ns) {
@@ -239,7 +246,17 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{userNS, "create", "apps", "deployments", "", false, false},
 		{userNS, "create", "inventory.slotsync.io", "syncschedules", "", false, false},
 		{userNS, "delete", "inventory.slotsync.io", "syncschedules", "", false, false},
-		{userNS, "patch", "inventory.slotsync.io", "syncschedules", "", false, true},
+		{userNS, "patch", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{userNS, "get", "inventory.slotsync.io", "syncschedules", "", true, false},
+		{"", "list", "inventory.slotsync.io", "syncschedules", "", true, false},
+		{"", "patch", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{installNS, "patch", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{scheduleNS, "get", "inventory.slotsync.io", "syncschedules", "", true, true},
+		{scheduleNS, "patch", "inventory.slotsync.io", "syncschedules", "", false, true},
+		{scheduleNS, "list", "inventory.slotsync.io", "syncschedules", "", true, false},
+		{scheduleNS, "watch", "inventory.slotsync.io", "syncschedules", "", true, false},
+		{scheduleNS, "update", "inventory.slotsync.io", "syncschedules", "", false, false},
+		{scheduleNS, "delete", "inventory.slotsync.io", "syncschedules", "", false, false},
 		{userNS, "update", "inventory.slotsync.io", "syncschedules", "", false, false},
 		{userNS, "patch", "inventory.slotsync.io", "syncschedules", "status", true, false},
 		{userNS, "create", "rbac.authorization.k8s.io", "rolebindings", "", false, false},
@@ -280,7 +297,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		runManagerAs(t, kube, accounts["manager"], userNS)
 	})
 	t.Run("the API pauses on its own account", func(t *testing.T) {
-		runAPIAs(t, kube, cs, accounts["api"], userNS)
+		runAPIAs(t, kube, cs, accounts["api"], scheduleNS, userNS)
 	})
 	t.Run("the manager runs on exactly its grants", func(t *testing.T) {
 		runManagerAs(t, kube, minimalManager(t, kube, cs), kube.Namespace(t))
@@ -432,32 +449,60 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 }
 
 // runAPIAs serves the REST API with cfg's credentials and pauses a schedule
-// for a caller whose own RBAC allows it.
-func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg *rest.Config, ns string) {
+// of ns for a caller whose own RBAC allows it; pointed at a schedule of
+// otherNS, where the caller may pause too, the API's own account may not.
+func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg *rest.Config, ns, otherNS string) {
 	ctx := context.Background()
 	c := kube.Client
-	ss := fixture.SyncSchedule("paused-by-api", ns, fixture.WithProducts(14), fixture.WithPartnerURL(partnerURL),
-		fixture.WithDatabaseSecret("database", "url"))
-	if err := c.Create(ctx, ss); err != nil {
-		t.Fatal(err)
+	// ns may be shared by other runs of the test: names of this run's own.
+	name := "paused-by-api-" + otherNS
+	if code := pauseThroughAPI(t, kube, admin, cfg, ns, name); code != http.StatusOK {
+		t.Fatalf("pause through the API on its own account in %s: %d, want 200", ns, code)
 	}
-	// The caller: an operator allowed to get and patch schedules in ns.
-	operator := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
+	ss := &inventoryv1alpha1.SyncSchedule{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, ss); err != nil || !ss.Spec.Paused {
+		t.Fatalf("spec.paused after a pause through the API: %v, %v", ss.Spec.Paused, err)
+	}
+	if code := pauseThroughAPI(t, kube, admin, cfg, otherNS, name); code != http.StatusInternalServerError {
+		t.Errorf("pause through the API on its own account in %s: %d, want 500 (it may not get schedules there)", otherNS, code)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: otherNS, Name: name}, ss); err != nil || ss.Spec.Paused {
+		t.Fatalf("spec.paused in %s after a pause the API may not make: %v, %v", otherNS, ss.Spec.Paused, err)
+	}
+}
+
+// pauseThroughAPI creates the schedule ns/name and a caller allowed to pause
+// it, serves the REST API for it with cfg's credentials and returns the
+// status of the caller's pause, once RBAC has seen the caller's binding.
+func pauseThroughAPI(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg *rest.Config, ns, name string) int {
+	t.Helper()
+	ctx := context.Background()
+	c := kube.Client
+	ss := fixture.SyncSchedule(name, ns, fixture.WithProducts(14), fixture.WithPartnerURL(partnerURL),
+		fixture.WithDatabaseSecret("database", "url"))
+	operator := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "patch"}}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{inventoryv1alpha1.GroupVersion.Group}, Resources: []string{"syncschedules"}, Verbs: []string{"get", "pause", "resume"}}},
 	}
 	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "operator"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "operator", Namespace: ns}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}},
 	}
-	for _, o := range []client.Object{operator, role, binding} {
+	for _, o := range []client.Object{ss, operator, role, binding} {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
 	}
-	token := accountConfig(t, kube, admin, ns, "operator").BearerToken
+	tr, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600), Audiences: []string{api.DefaultTokenAudience}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := tr.Status.Token
 
 	kc, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
 	if err != nil {
@@ -473,7 +518,7 @@ func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg 
 		t.Fatal(err)
 	}
 	defer db.Close()
-	srv, err := api.New(api.Config{Store: db, Kube: kc, Reviews: reviews, Schedule: types.NamespacedName{Namespace: ns, Name: ss.Name}})
+	srv, err := api.New(api.Config{Store: db, Kube: kc, Reviews: reviews, Schedule: types.NamespacedName{Namespace: ns, Name: name}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,6 +533,7 @@ func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg 
 		stop()
 		<-served
 	}()
+	var code int
 	kubetest.Eventually(t, wait, func() error {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/api/v1/sync/pause", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -496,12 +542,96 @@ func runAPIAs(t *testing.T, kube *kubetest.Env, admin kubernetes.Interface, cfg 
 			return err
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("pause through the API on its own account: %d", resp.StatusCode)
+		// 403 until RBAC has seen the caller's binding.
+		if code = resp.StatusCode; code == http.StatusForbidden {
+			return fmt.Errorf("pause through the API: %d", code)
 		}
 		return nil
 	})
-	if err := c.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil || !ss.Spec.Paused {
-		t.Fatalf("spec.paused after a pause through the API: %v, %v", ss.Spec.Paused, err)
+	return code
+}
+
+// TestPauserRole: config/rbac's syncschedule-pauser lets its subjects read,
+// pause and resume SyncSchedules and nothing else, and the editor role, which
+// edit and admin aggregate, carries pause and resume too.
+func TestPauserRole(t *testing.T) {
+	kube := kubetest.Start(t)
+	installRBAC(t, kube)
+	cs, err := kubernetes.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns := kube.Namespace(t)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "pauser", Namespace: ns}}
+	nobody := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: ns}}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "pauser", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "slotsync-syncschedule-pauser"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "pauser", Namespace: ns}},
+	}
+	for _, o := range []client.Object{sa, nobody, rb} {
+		if err := kube.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := rulesOf(t, accountConfig(t, kube, cs, ns, "nobody"), ns)
+	got := map[string]bool{}
+	for r := range rulesOf(t, accountConfig(t, kube, cs, ns, "pauser"), ns) {
+		if !base[r] {
+			got[r] = true
+		}
+	}
+	want := grants("inventory.slotsync.io/syncschedules get,pause,resume")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("slotsync-syncschedule-pauser grants %v, want %v", got, want)
+	}
+
+	var editor rbacv1.ClusterRole
+	typed(t, kustomize(t, "default"), "ClusterRole", "slotsync-syncschedule-editor-role", &editor)
+	for _, verb := range []string{"pause", "resume"} {
+		if !slices.ContainsFunc(editor.Rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.Resources, "syncschedules") && slices.Contains(r.Verbs, verb)
+		}) {
+			t.Errorf("the editor role lacks %s on syncschedules: %+v", verb, editor.Rules)
+		}
+	}
+}
+
+// TestMetricsReaderRole: config/rbac's metrics-reader allows get on /metrics,
+// which the API asks scrapers for, and nothing else.
+func TestMetricsReaderRole(t *testing.T) {
+	kube := kubetest.Start(t)
+	installRBAC(t, kube)
+	cs, err := kubernetes.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ns := kube.Namespace(t)
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "slotsync-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: ns}},
+	}
+	for _, o := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody", Namespace: ns}},
+		crb,
+	} {
+		if err := kube.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), crb) })
+	base := rulesOf(t, accountConfig(t, kube, cs, ns, "nobody"), ns)
+	got := map[string]bool{}
+	for r := range rulesOf(t, accountConfig(t, kube, cs, ns, "prometheus"), ns) {
+		if !base[r] {
+			got[r] = true
+		}
+	}
+	if want := map[string]bool{"/metrics get": true}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("slotsync-metrics-reader grants %v, want %v", got, want)
 	}
 }

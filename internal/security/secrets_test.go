@@ -303,7 +303,7 @@ func serveAPI(t *testing.T, out *outputs, databaseURL string) {
 		resp.Body.Close()
 		out.add("API answers", fmt.Sprintf("%s %s -> %d %s", r.method, r.path, resp.StatusCode, body))
 	}
-	out.add("API metrics", scrape(t, srv.Handler(), "/metrics"))
+	out.add("API metrics", scrape(t, srv.MetricsHandler(), "/metrics"))
 }
 
 // failJob plays the Job controller and the kubelet: one pod per summary, each
