@@ -66,8 +66,9 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 				}
 				continue
 			}
-			if succeeded {
-				at := jobFinishedAt(j)
+			// The scheduled time, not the completion: a run fetches nothing
+			// older than its scheduled time, so that is how fresh its data is.
+			if at, ok := jobScheduledAt(j); ok && succeeded {
 				if ws.LastSuccessfulTime == nil || at.After(ws.LastSuccessfulTime.Time) {
 					ws.LastSuccessfulTime = &metav1.Time{Time: at}
 				}

@@ -339,7 +339,8 @@ type SyncScheduleStatus struct {
 	// +optional
 	LastHandledRequest string `json:"lastHandledRequest,omitempty"`
 
-	// lastSyncTime is when the most recent run of any window succeeded.
+	// lastSyncTime is the latest lastSuccessfulTime of any window: the
+	// scheduled time of the most recent successful run.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
@@ -364,8 +365,9 @@ type WindowStatus struct {
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
-	// lastSuccessfulTime is the scheduled time of the window's latest run that
-	// succeeded.
+	// lastSuccessfulTime is the scheduled time (not the completion time) of
+	// the window's latest run that succeeded: that run fetched each of the
+	// window's dates after it, so the window's data is at least that fresh.
 	// +optional
 	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 
