@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -366,9 +367,10 @@ func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 		// A sibling's products change the budget shared through the same key.
 		Watches(&inventoryv1alpha1.SyncSchedule{}, handler.EnqueueRequestsFromMapFunc(r.siblingsOnKey),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// A pod that cannot start changes no Job status: watch for it directly.
+		// A pod that cannot start changes no Job status, and a pod's termination
+		// message may reach the cache after its Job's completion: watch pods directly.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(scheduleOfPod),
-			builder.WithPredicates(predicate.NewPredicateFuncs(podBlocked))).
+			builder.WithPredicates(podChanges())).
 		Named("syncschedule").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Complete(r)
@@ -382,9 +384,30 @@ func scheduleOfPod(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// podChanges passes the pod events that change a schedule's status: a pod that
+// cannot start, and a worker that has just terminated (its summary is in the
+// termination message).
+func podChanges() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return podBlocked(e.Object) || workerTerminated(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return podBlocked(e.ObjectNew) || (workerTerminated(e.ObjectNew) && !workerTerminated(e.ObjectOld))
+		},
+		DeleteFunc:  func(e event.DeleteEvent) bool { return podBlocked(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return podBlocked(e.Object) },
+	}
+}
+
 func podBlocked(o client.Object) bool {
 	pod, ok := o.(*corev1.Pod)
 	return ok && blockedReason(pod) != ""
+}
+
+func workerTerminated(o client.Object) bool {
+	pod, ok := o.(*corev1.Pod)
+	return ok && slices.ContainsFunc(pod.Status.ContainerStatuses, func(cs corev1.ContainerStatus) bool {
+		return cs.Name == workerContainer && cs.State.Terminated != nil
+	})
 }
 
 // blockedReason is why a pod cannot start: the kubelet reports a missing Secret or

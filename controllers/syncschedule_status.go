@@ -77,13 +77,19 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 				lastFinished = j
 			}
 		}
-		if lastFinished != nil && (ws.LastRun == nil || ws.LastRun.Job != lastFinished.Name) {
+		if lastFinished != nil && (ws.LastRun == nil || !countsComplete(lastFinished, *ws.LastRun)) {
 			counts, err := r.countRun(ctx, lastFinished)
 			if err != nil {
 				return err
 			}
-			ws.LastRun = &counts
-			runsTotal.WithLabelValues(string(counts.Result)).Inc()
+			switch {
+			case ws.LastRun == nil || ws.LastRun.Job != lastFinished.Name:
+				ws.LastRun = &counts
+				runsTotal.WithLabelValues(string(counts.Result)).Inc()
+			case counts.PodsCounted > ws.LastRun.PodsCounted:
+				// Never fewer: pods deleted since (pod GC) would undo counts.
+				ws.LastRun = &counts
+			}
 		}
 		if ws.ActiveJob != "" {
 			active++

@@ -427,6 +427,13 @@ type RunCounts struct {
 	// pairsFailed is how many pairs could not be fetched or written.
 	// +optional
 	PairsFailed int64 `json:"pairsFailed,omitempty"`
+
+	// podsCounted is how many of the run's finished pods the counts include.
+	// Below the pods the Job counts as succeeded or failed, some termination
+	// messages have not reached the controller yet; the counts are updated as
+	// they arrive.
+	// +optional
+	PodsCounted int32 `json:"podsCounted,omitempty"`
 }
 
 // SyncSchedule keeps the partner inventory of some products mirrored in
