@@ -230,3 +230,23 @@ func (h *harness) reportPods(t *testing.T, job *batchv1.Job, summaries ...map[st
 		}
 	}
 }
+
+// reconciled changes the schedule's spec in a way that changes no run (a pod
+// annotation) and waits until the reconciler has handled it: proof that a
+// reconcile ran at the clock's time, for checks that nothing happened.
+func (h *harness) reconciled(t *testing.T, name string) {
+	t.Helper()
+	h.update(t, name, func(ss *inventoryv1alpha1.SyncSchedule) {
+		if ss.Spec.JobTemplate.PodAnnotations == nil {
+			ss.Spec.JobTemplate.PodAnnotations = map[string]string{}
+		}
+		ss.Spec.JobTemplate.PodAnnotations["test.slotsync.io/poke"] = fmt.Sprint(h.pokes.Add(1))
+	})
+	kubetest.Eventually(t, wait, func() error {
+		ss := h.get(t, name)
+		if ss.Status.ObservedGeneration != ss.Generation {
+			return fmt.Errorf("observedGeneration %d, want %d", ss.Status.ObservedGeneration, ss.Generation)
+		}
+		return nil
+	})
+}

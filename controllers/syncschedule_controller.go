@@ -171,13 +171,14 @@ func ranSince(jobs []*batchv1.Job, window string, due, now time.Time, status inv
 	return false
 }
 
-// startRun applies the concurrency policy and creates the run's Job. It returns the
-// Job created, or nil when the policy holds the run back.
+// startRun applies the concurrency policy and creates the run's Job; request is
+// the manual-run request value, empty for a scheduled run. It returns the Job
+// created, or nil when the policy holds the run back.
 func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, band inventoryv1alpha1.Band, scheduled time.Time, request string, st *statusBuilder) (*batchv1.Job, error) {
 	logger := log.FromContext(ctx)
 	name := ss.JobName(band.Window, scheduled)
 	if request != "" {
-		name = ss.JobName(band.Window+"-m"+request[:6], scheduled)
+		name = ss.ManualJobName(band.Window, request)
 	}
 	for _, j := range activeJobs(jobs, band.Window) {
 		if j.Name == name {
@@ -196,7 +197,11 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 		st.heldBack = true
 		return nil, nil
 	}
-	job := buildJob(ss, jobSpecInput{Band: band, Scheduled: scheduled, Name: name, Request: request, DefaultImage: r.WorkerImage})
+	in := jobSpecInput{Band: band, Scheduled: scheduled, Name: name, DefaultImage: r.WorkerImage}
+	if request != "" {
+		in.Request = requestHash(request)
+	}
+	job := buildJob(ss, in)
 	if err := controllerutil.SetControllerReference(ss, job, r.Scheme); err != nil {
 		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("own Job %s: %w", name, err))
 	}
@@ -228,19 +233,26 @@ func runKind(request string) string {
 	return "scheduled"
 }
 
-// startManualRun runs every band once now for an annotation request, unless Jobs
-// carrying the request's hash show it was already started. It reports whether every
-// band has its Job.
+// startManualRun runs every band once now for an annotation request value,
+// except the bands that have started it already: their window status records the
+// request, or (when that status write was lost) a Job carries its hash. It
+// reports whether every band has started it.
 func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, value string, st *statusBuilder, now time.Time) (bool, error) {
 	hash := requestHash(value)
 	all := true
 	for _, band := range ss.Bands() {
+		// Status, not Jobs: history pruning deletes the Jobs of windows that ran
+		// while another window waits behind its active Job.
+		if windowStatus(ss, band.Window).LastHandledRequest == value {
+			continue
+		}
 		if slices.ContainsFunc(jobs, func(j *batchv1.Job) bool {
 			return j.Labels[labelRequest] == hash && j.Labels[inventoryv1alpha1.LabelWindow] == band.Window
 		}) {
+			windowStatus(ss, band.Window).LastHandledRequest = value
 			continue
 		}
-		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), hash, st)
+		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), value, st)
 		if err != nil {
 			return false, err
 		}
@@ -248,9 +260,21 @@ func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *invento
 			all = false
 			continue
 		}
+		windowStatus(ss, band.Window).LastHandledRequest = value
 		st.jobs = append(st.jobs, created)
 	}
 	return all, nil
+}
+
+// windowStatus is the status of window, added when missing; observe fills in
+// the rest.
+func windowStatus(ss *inventoryv1alpha1.SyncSchedule, window string) *inventoryv1alpha1.WindowStatus {
+	i := slices.IndexFunc(ss.Status.Windows, func(w inventoryv1alpha1.WindowStatus) bool { return w.Name == window })
+	if i < 0 {
+		ss.Status.Windows = append(ss.Status.Windows, inventoryv1alpha1.WindowStatus{Name: window})
+		i = len(ss.Status.Windows) - 1
+	}
+	return &ss.Status.Windows[i]
 }
 
 // setSuspended suspends every active Job when paused and lifts it otherwise.

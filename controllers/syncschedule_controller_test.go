@@ -260,6 +260,71 @@ func TestManualRunWaitsForForbiddenActiveJobs(t *testing.T) {
 	})
 }
 
+// TestManualRunNotRepeatedWhilePruned: with today held back behind its active Job
+// (Forbid), the week's manual run finishes and is pruned at once (history limit
+// 0); later reconciles, at later clock times, do not run the week again, and
+// today's run, when it can start, gets the name of the request, not of the time.
+func TestManualRunNotRepeatedWhilePruned(t *testing.T) {
+	const request = "2026-12-01T08:01:05Z"
+	h := start(t, t0)
+	h.schedule(t, "sample", fixture.WithWindows(
+		inventoryv1alpha1.Window{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}},
+		inventoryv1alpha1.Window{Name: "week", Days: 7, Every: metav1.Duration{Duration: 4 * time.Hour}},
+	), func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.SuccessfulJobsHistoryLimit = ptr.To[int32](0) })
+	ok := map[string]any{"pairsTotal": 1, "pairsOK": 1}
+	today := h.waitJobs(t, "sample", 1, byWindow("today"))[0]
+	week := h.waitJobs(t, "sample", 1, byWindow("week"))[0]
+	h.finish(t, &week, true, ok, ok)
+	h.waitJobs(t, "sample", 0, byWindow("week"))
+
+	h.clock.Step(time.Minute)
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: request}
+	})
+	manual := func(window string) func(*batchv1.Job) bool {
+		return func(j *batchv1.Job) bool {
+			return byWindow(window)(j) && j.Labels["inventory.slotsync.io/request"] != ""
+		}
+	}
+	manualWeek := h.waitJobs(t, "sample", 1, manual("week"))[0]
+	if want := inventoryv1alpha1.ManualJobName("sample", "week", request); manualWeek.Name != want {
+		t.Errorf("manual Job %s, want %s", manualWeek.Name, want)
+	}
+	h.finish(t, &manualWeek, true, ok, ok)
+	h.waitJobs(t, "sample", 0, byWindow("week"))
+
+	for range 3 {
+		h.clock.Step(time.Minute)
+		h.reconciled(t, "sample")
+		for _, j := range h.jobs(t, "sample") {
+			if byWindow("week")(&j) {
+				t.Fatalf("the week's manual run started again at %s as Job %s", h.clock.Now().Format(time.TimeOnly), j.Name)
+			}
+		}
+		if got := h.get(t, "sample").Status.LastHandledRequest; got != "" {
+			t.Fatalf("lastHandledRequest %q while today's manual run waits", got)
+		}
+	}
+
+	h.finish(t, &today, true, ok, ok)
+	manualToday := h.waitJobs(t, "sample", 1, manual("today"))[0]
+	if want := inventoryv1alpha1.ManualJobName("sample", "today", request); manualToday.Name != want {
+		t.Errorf("manual Job %s, want %s, whatever the clock", manualToday.Name, want)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		ss := h.get(t, "sample")
+		if ss.Status.LastHandledRequest != request {
+			return errorf("lastHandledRequest %q, want %q", ss.Status.LastHandledRequest, request)
+		}
+		for _, w := range ss.Status.Windows {
+			if w.LastHandledRequest != request {
+				return errorf("window %s lastHandledRequest %q, want %q", w.Name, w.LastHandledRequest, request)
+			}
+		}
+		return nil
+	})
+}
+
 func TestStatusFromTerminationMessages(t *testing.T) {
 	h := start(t, t0)
 	h.schedule(t, "sample")

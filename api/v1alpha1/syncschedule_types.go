@@ -334,8 +334,8 @@ type SyncScheduleStatus struct {
 	BudgetPerMinute int32 `json:"budgetPerMinute,omitempty"`
 
 	// lastHandledRequest is the last value of the
-	// inventory.slotsync.io/requested-at annotation that started a manual run,
-	// so each request runs once.
+	// inventory.slotsync.io/requested-at annotation whose manual run every
+	// window has started, so each request runs once.
 	// +optional
 	LastHandledRequest string `json:"lastHandledRequest,omitempty"`
 
@@ -378,6 +378,14 @@ type WindowStatus struct {
 	// activeJob is the name of the window's Job that is running now, if any.
 	// +optional
 	ActiveJob string `json:"activeJob,omitempty"`
+
+	// lastHandledRequest is the last value of the
+	// inventory.slotsync.io/requested-at annotation whose manual run this
+	// window has started. A request is handled once every window has started
+	// it; until then the windows that already did are not run again, even
+	// after their Jobs were deleted.
+	// +optional
+	LastHandledRequest string `json:"lastHandledRequest,omitempty"`
 
 	// lastRun counts what the window's latest finished run did.
 	// +optional
