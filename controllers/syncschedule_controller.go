@@ -258,6 +258,7 @@ func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *invento
 		}
 		if created == nil {
 			all = false
+			st.queued = append(st.queued, band.Window)
 			continue
 		}
 		windowStatus(ss, band.Window).LastHandledRequest = value

@@ -260,6 +260,42 @@ func TestManualRunWaitsForForbiddenActiveJobs(t *testing.T) {
 	})
 }
 
+// TestQueuedManualRunIsShown: a manual run held back by Forbid says so in
+// Syncing and Ready and with a ManualRunQueued event, until it starts.
+func TestQueuedManualRunIsShown(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", fixture.TodayOnly)
+	first := h.waitJobs(t, "sample", 1, nil)[0]
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "now"}
+	})
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonManualRunQueued)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionSyncing); !strings.Contains(c.Message, "window(s) today") {
+		t.Errorf("Syncing message %q does not say which window's Job the run waits for", c.Message)
+	}
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, "manual run") {
+		t.Errorf("Ready %+v does not say that a manual run waits", c)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		var list eventsv1.EventList
+		if err := h.c.List(context.Background(), &list, client.InNamespace(h.ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == "sample" && e.Reason == inventoryv1alpha1.ReasonManualRunQueued {
+				return nil
+			}
+		}
+		return errorf("no %s event on the schedule", inventoryv1alpha1.ReasonManualRunQueued)
+	})
+
+	h.finish(t, &first, true, map[string]any{"pairsOK": 1})
+	ss = h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobActive)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); strings.Contains(c.Message, "manual run") {
+		t.Errorf("Ready message %q still says a manual run waits after it started", c.Message)
+	}
+}
+
 // TestManualRunNotRepeatedWhilePruned: with today held back behind its active Job
 // (Forbid), the week's manual run finishes and is pruned at once (history limit
 // 0); later reconciles, at later clock times, do not run the week again, and

@@ -25,6 +25,8 @@ type statusBuilder struct {
 	jobs     []*batchv1.Job
 	invalid  string
 	heldBack bool
+	// queued are the windows whose manual run waits for their active Job.
+	queued   []string
 	replaced []string
 }
 
@@ -132,9 +134,17 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	} else {
 		set(inventoryv1alpha1.ConditionPaused, metav1.ConditionFalse, inventoryv1alpha1.ReasonResumed, "runs are scheduled")
 	}
-	if active > 0 {
+	queued := ""
+	if len(st.queued) > 0 {
+		queued = fmt.Sprintf("the manual run requested by %s waits for the active Job of window(s) %s to finish (concurrencyPolicy Forbid)",
+			inventoryv1alpha1.AnnotationRequestedAt, strings.Join(st.queued, ", "))
+	}
+	switch {
+	case queued != "":
+		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonManualRunQueued, fmt.Sprintf("%d window(s) have an active Job; %s", active, queued))
+	case active > 0:
 		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobActive, fmt.Sprintf("%d window(s) have an active Job", active))
-	} else {
+	default:
 		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionFalse, inventoryv1alpha1.ReasonIdle, "no Job is active")
 	}
 	if len(blocked) > 0 {
@@ -147,15 +157,22 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	} else {
 		set(inventoryv1alpha1.ConditionDegraded, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded or none has finished yet")
 	}
+	// Ready keeps its reason; its message also says that a manual run waits.
+	ready := func(status metav1.ConditionStatus, reason, msg string) {
+		if queued != "" {
+			msg += "; " + queued
+		}
+		set(inventoryv1alpha1.ConditionReady, status, reason, msg)
+	}
 	switch {
 	case st.invalid != "":
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec, st.invalid)
+		ready(metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec, st.invalid)
 	case len(degraded) > 0:
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, degradedReason, strings.Join(degraded, "; "))
+		ready(metav1.ConditionFalse, degradedReason, strings.Join(degraded, "; "))
 	case awaiting > 0:
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun, fmt.Sprintf("%d window(s) have not finished a run yet", awaiting))
+		ready(metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun, fmt.Sprintf("%d window(s) have not finished a run yet", awaiting))
 	default:
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded")
+		ready(metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded")
 	}
 	// The generation counts as handled only once everything above went through.
 	ss.Status.ObservedGeneration = gen
@@ -235,6 +252,9 @@ func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.Syn
 		} else if apimeta.FindStatusCondition(orig.Status.Conditions, inventoryv1alpha1.ConditionPaused) != nil {
 			r.Recorder.Eventf(ss, nil, corev1.EventTypeNormal, "Resumed", "Resume", "sync resumed")
 		}
+	}
+	if c, ok := changed(inventoryv1alpha1.ConditionSyncing); ok && c.Reason == inventoryv1alpha1.ReasonManualRunQueued {
+		r.Recorder.Eventf(ss, nil, corev1.EventTypeNormal, inventoryv1alpha1.ReasonManualRunQueued, "Queue", "%s", c.Message)
 	}
 	if c, ok := changed(inventoryv1alpha1.ConditionDegraded); ok && c.Status == metav1.ConditionTrue {
 		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Sync", "%s", c.Message)
