@@ -250,3 +250,12 @@ func (h *harness) reconciled(t *testing.T, name string) {
 		return nil
 	})
 }
+
+// secret creates a Secret in the harness's namespace.
+func (h *harness) secret(t *testing.T, name string, data map[string]string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}, StringData: data}
+	if err := h.c.Create(context.Background(), s); err != nil {
+		t.Fatalf("create Secret %s: %v", name, err)
+	}
+}

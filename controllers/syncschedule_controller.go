@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -42,6 +43,12 @@ type SyncScheduleReconciler struct {
 	Recorder recorder.EventRecorder
 	// WorkerImage runs the Jobs of schedules that set no spec.jobTemplate.image.
 	WorkerImage string
+	// APIReader reads the partner key Secrets from the API server. Through the
+	// cache they would be every Secret of the watched namespaces, kept in memory,
+	// and need list and watch on all of them.
+	APIReader client.Reader
+
+	keyHashes keyHashCache
 }
 
 // +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules,verbs=get;list;watch
@@ -49,6 +56,7 @@ type SyncScheduleReconciler struct {
 // +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one schedule's Jobs in line with its spec and the clock.
@@ -379,7 +387,9 @@ func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &inventoryv1alpha1.SyncSchedule{}, partnerKeyIndex,
 		func(o client.Object) []string {
 			if ss, ok := o.(*inventoryv1alpha1.SyncSchedule); ok {
-				return []string{partnerKeyOf(ss)}
+				if key := partnerKeyOf(ss); key != "" {
+					return []string{key}
+				}
 			}
 			return nil
 		}); err != nil {
@@ -389,9 +399,9 @@ func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 		For(&inventoryv1alpha1.SyncSchedule{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.Job{}).
-		// A sibling's products change the budget shared through the same key.
-		Watches(&inventoryv1alpha1.SyncSchedule{}, handler.EnqueueRequestsFromMapFunc(r.siblingsOnKey),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A sibling's products, pause and key change the budget shared through the key.
+		Watches(&inventoryv1alpha1.SyncSchedule{}, r.siblingEvents(),
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, partnerKeyChanged()))).
 		// A pod that cannot start changes no Job status, and a pod's termination
 		// message may reach the cache after its Job's completion: watch pods directly.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(scheduleOfPod),
@@ -446,6 +456,44 @@ func blockedReason(pod *corev1.Pod) string {
 	return ""
 }
 
+// siblingEvents wakes the schedules that share a partner key with one whose
+// demand or key changed; on a change of key, those of the old key too.
+func (r *SyncScheduleReconciler) siblingEvents() handler.Funcs {
+	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		for _, o := range objs {
+			for _, req := range r.siblingsOnKey(ctx, o) {
+				q.Add(req)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.Object)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.Object)
+		},
+	}
+}
+
+// partnerKeyChanged passes updates that change a schedule's partner key: its
+// status, where the key is recorded, changes no generation.
+func partnerKeyChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			old, okOld := e.ObjectOld.(*inventoryv1alpha1.SyncSchedule)
+			cur, okNew := e.ObjectNew.(*inventoryv1alpha1.SyncSchedule)
+			return okOld && okNew && partnerKeyOf(old) != partnerKeyOf(cur)
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
 func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Object) []reconcile.Request {
 	ss, ok := o.(*inventoryv1alpha1.SyncSchedule)
 	if !ok {
@@ -457,40 +505,44 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, s := range siblings {
-		if s.Name != ss.Name {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+	for i := range siblings {
+		if key := client.ObjectKeyFromObject(&siblings[i]); key != client.ObjectKeyFromObject(ss) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
 		}
 	}
 	return reqs
 }
 
-// schedulesOnKey lists the schedules of the namespace that use the same partner key
-// as ss, ss included, by the partnerKeyIndex of the manager's cache: the client must
-// read SyncSchedules through that cache (the API server knows no such field). The
-// schedules returned share their maps and slices with the cache: callers must not
-// modify them.
+// schedulesOnKey lists the schedules of every watched namespace that use the same
+// partner key as ss (ss included, as last recorded in their status), by the
+// partnerKeyIndex of the manager's cache: the client must read SyncSchedules
+// through that cache (the API server knows no such field). A schedule whose key
+// is unknown shares it with none. The schedules returned share their maps and
+// slices with the cache: callers must not modify them.
 func (r *SyncScheduleReconciler) schedulesOnKey(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) ([]inventoryv1alpha1.SyncSchedule, error) {
+	key := partnerKeyOf(ss)
+	if key == "" {
+		return nil, nil
+	}
 	var list inventoryv1alpha1.SyncScheduleList
 	// Every caller only reads the list: from the cache it shares the cached objects
 	// instead of deep-copying every schedule on the key on each reconcile, which
 	// made the allocations grow with the square of the schedules.
-	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace),
-		client.MatchingFields{partnerKeyIndex: partnerKeyOf(ss)}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{partnerKeyIndex: key}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	return list.Items, nil
 }
 
 // partnerKeyIndex is the cache index of SyncSchedules by partnerKeyOf.
-const partnerKeyIndex = "spec.partner.apiKeySecretRef"
+const partnerKeyIndex = "status.partnerKeyHash"
 
-// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding
-// it. Schedules with the same value share one budget; the field index and the
-// budget's messages both use it.
+// partnerKeyOf identifies the partner key of a schedule: the fingerprint of its
+// value that observeBudget records, empty while unknown. Schedules with the same
+// value share one budget, as the limiter shares it (by the key itself, in every
+// namespace); the field index and the budget both use it.
 func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
-	ref := ss.Spec.Partner.APIKeySecretRef
-	return ref.Name + "/" + ref.Key
+	return ss.Status.PartnerKeyHash
 }
 
 // CacheOptions keeps only our Jobs and their pods in the manager's memory, not every

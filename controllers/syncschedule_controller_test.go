@@ -153,7 +153,7 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := &controllers.SyncScheduleReconciler{Client: c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
-				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage}
+				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage, APIReader: h.mgr.GetAPIReader()}
 			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: "sample"}})
 			if err != nil && !strings.Contains(err.Error(), "the object has been modified") {
 				errs <- err
@@ -493,6 +493,7 @@ func TestConcurrencyPolicy(t *testing.T) {
 
 func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h := start(t, t0)
+	h.secret(t, "partner", map[string]string{"apiKey": "key-1", "otherKey": "key-2"})
 	many := make([]int64, 300)
 	for i := range many {
 		many[i] = int64(i + 1)
@@ -510,7 +511,7 @@ func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h.schedule(t, "small", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = []int64{1000} })
 	h.waitCondition(t, "small", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
-	// Another key of the same Secret has a budget of its own.
+	// Another key of the same Secret, of another value, has a budget of its own.
 	h.schedule(t, "other", func(ss *inventoryv1alpha1.SyncSchedule) {
 		ss.Spec.Products = []int64{1000}
 		ss.Spec.Partner.APIKeySecretRef.Key = "otherKey"

@@ -1,9 +1,15 @@
 package controllers_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 )
@@ -58,4 +64,50 @@ func TestRunCountsFromLateTerminationMessages(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// products returns n product IDs.
+func products(n int) []int64 {
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+	}
+	return ids
+}
+
+// TestBudgetSharedByKeyValue: the limiter shares a budget by the key's value,
+// in every namespace, and BudgetExceeded counts the same way. 200 and 100
+// products fit one key each (276 do), not together.
+func TestBudgetSharedByKeyValue(t *testing.T) {
+	other := kubetest.Start(t).Namespace(t)
+	h := startAdjusted(t, t0, func(o *ctrl.Options) { o.Cache.DefaultNamespaces[other] = cache.Config{} })
+	h2 := &harness{env: h.env, c: h.c, clock: h.clock, ns: other, mgr: h.mgr}
+	h.secret(t, "partner", map[string]string{"apiKey": "key-shared"})
+	h.secret(t, "solo", map[string]string{"apiKey": "key-solo"})
+	h2.secret(t, "vendor", map[string]string{"token": "key-shared"})
+	h2.secret(t, "partner", map[string]string{"apiKey": "key-other"})
+
+	// Same value in two namespaces, under other names: one budget.
+	h.schedule(t, "a", fixture.WithProducts(products(200)...))
+	h2.schedule(t, "b", fixture.WithProducts(products(100)...), fixture.WithKeySecret("vendor", "token"))
+	a := h.waitCondition(t, "a", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+	b := h2.waitCondition(t, "b", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+	if a.Status.PartnerKeyHash == "" || a.Status.PartnerKeyHash != b.Status.PartnerKeyHash {
+		t.Errorf("partnerKeyHash %q and %q, want one fingerprint of the shared key", a.Status.PartnerKeyHash, b.Status.PartnerKeyHash)
+	}
+	if strings.Contains(a.Status.PartnerKeyHash, "key-shared") {
+		t.Errorf("partnerKeyHash %q holds the key", a.Status.PartnerKeyHash)
+	}
+
+	// Other values, in the same namespace or under the same Secret name: budgets of their own.
+	h.schedule(t, "c", fixture.WithProducts(products(200)...), fixture.WithKeySecret("solo", "apiKey"))
+	h2.schedule(t, "d", fixture.WithProducts(products(200)...))
+	c := h.waitCondition(t, "c", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
+	d := h2.waitCondition(t, "d", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
+	for _, ss := range []*inventoryv1alpha1.SyncSchedule{c, d} {
+		if ss.Status.PartnerKeyHash == "" || ss.Status.PartnerKeyHash == a.Status.PartnerKeyHash {
+			t.Errorf("schedule %s/%s has partnerKeyHash %q beside the shared key's %q", ss.Namespace, ss.Name, ss.Status.PartnerKeyHash, a.Status.PartnerKeyHash)
+		}
+	}
+	h.waitCondition(t, "a", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 }

@@ -333,6 +333,14 @@ type SyncScheduleStatus struct {
 	// +optional
 	BudgetPerMinute int32 `json:"budgetPerMinute,omitempty"`
 
+	// partnerKeyHash is a short fingerprint of the partner API key's value (16
+	// hex digits of a SHA-256 of it), which does not reveal the key. Schedules
+	// with the same fingerprint, in any namespace, use the same key and share
+	// its budget, however their Secrets are named. Empty while the Secret or its
+	// key is missing: then no other schedule's demand is counted with this one's.
+	// +optional
+	PartnerKeyHash string `json:"partnerKeyHash,omitempty"`
+
 	// lastHandledRequest is the last value of the
 	// inventory.slotsync.io/requested-at annotation whose manual run every
 	// window has started, so each request runs once.
