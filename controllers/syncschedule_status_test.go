@@ -111,3 +111,21 @@ func TestBudgetSharedByKeyValue(t *testing.T) {
 	}
 	h.waitCondition(t, "a", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 }
+
+// TestPausedScheduleTakesNoBudget: a paused schedule starts no run, so its demand
+// does not count against the schedules it shares a key with; resumed, it does.
+func TestPausedScheduleTakesNoBudget(t *testing.T) {
+	h := start(t, t0)
+	h.secret(t, "partner", map[string]string{"apiKey": "key-1"})
+	h.schedule(t, "a", fixture.WithProducts(products(200)...))
+	h.schedule(t, "b", fixture.WithProducts(products(100)...))
+	h.waitCondition(t, "a", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+
+	h.update(t, "b", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Paused = true })
+	a := h.waitCondition(t, "a", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget)
+	if a.Status.DemandPerMinute != "21.53" {
+		t.Errorf("demand on the key %s requests/min, want 21.53: schedule a's 200 products alone", a.Status.DemandPerMinute)
+	}
+	h.update(t, "b", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Paused = false })
+	h.waitCondition(t, "a", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
+}
