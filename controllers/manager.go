@@ -65,6 +65,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		Clock:       o.Clock,
 		Recorder:    mgr.GetEventRecorder(o.EventSource),
 		WorkerImage: o.WorkerImage,
+		APIReader:   mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr, o.Concurrency); err != nil {
 		return nil, fmt.Errorf("set up the SyncSchedule controller: %w", err)

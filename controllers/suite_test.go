@@ -157,37 +157,7 @@ func (h *harness) finish(t *testing.T, job *batchv1.Job, succeeded bool, summari
 	t.Helper()
 	ctx := context.Background()
 	now := metav1.NewTime(h.clock.Now().Truncate(time.Second))
-	for i, s := range summaries {
-		msg, _ := json.Marshal(s)
-		labels := map[string]string{batchv1.JobNameLabel: job.Name}
-		for k, v := range job.Spec.Template.Labels {
-			labels[k] = v
-		}
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: fmt.Sprintf("%s-%d", job.Name, i), Namespace: job.Namespace, Labels: labels,
-				Annotations: map[string]string{batchv1.JobCompletionIndexAnnotation: fmt.Sprint(i)},
-			},
-			Spec: *job.Spec.Template.Spec.DeepCopy(),
-		}
-		if err := h.c.Create(ctx, pod); err != nil {
-			t.Fatal(err)
-		}
-		exit := int32(0)
-		phase := corev1.PodSucceeded
-		if s["pairsFailed"] != nil && s["pairsFailed"] != 0 {
-			exit, phase = 1, corev1.PodFailed
-		}
-		pod.Status = corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "sync", Image: workerImage,
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: exit, Message: string(msg), StartedAt: now, FinishedAt: now,
-			}},
-		}}}
-		if err := h.c.Status().Update(ctx, pod); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.reportPods(t, job, summaries...)
 	kubetest.Eventually(t, wait, func() error {
 		var j batchv1.Job
 		if err := h.c.Get(ctx, client.ObjectKeyFromObject(job), &j); err != nil {
@@ -220,4 +190,72 @@ func (h *harness) finish(t *testing.T, job *batchv1.Job, succeeded bool, summari
 		}
 		return h.c.Status().Update(ctx, &j)
 	})
+}
+
+// reportPods plays the kubelet: one terminated pod per index of job, each with
+// its summary as the termination message.
+func (h *harness) reportPods(t *testing.T, job *batchv1.Job, summaries ...map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	now := metav1.NewTime(h.clock.Now().Truncate(time.Second))
+	for i, s := range summaries {
+		msg, _ := json.Marshal(s)
+		labels := map[string]string{batchv1.JobNameLabel: job.Name}
+		for k, v := range job.Spec.Template.Labels {
+			labels[k] = v
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: fmt.Sprintf("%s-%d", job.Name, i), Namespace: job.Namespace, Labels: labels,
+				Annotations: map[string]string{batchv1.JobCompletionIndexAnnotation: fmt.Sprint(i)},
+			},
+			Spec: *job.Spec.Template.Spec.DeepCopy(),
+		}
+		if err := h.c.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		exit := int32(0)
+		phase := corev1.PodSucceeded
+		if s["pairsFailed"] != nil && s["pairsFailed"] != 0 {
+			exit, phase = 1, corev1.PodFailed
+		}
+		pod.Status = corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "sync", Image: workerImage,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: exit, Message: string(msg), StartedAt: now, FinishedAt: now,
+			}},
+		}}}
+		if err := h.c.Status().Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// reconciled changes the schedule's spec in a way that changes no run (a pod
+// annotation) and waits until the reconciler has handled it: proof that a
+// reconcile ran at the clock's time, for checks that nothing happened.
+func (h *harness) reconciled(t *testing.T, name string) {
+	t.Helper()
+	h.update(t, name, func(ss *inventoryv1alpha1.SyncSchedule) {
+		if ss.Spec.JobTemplate.PodAnnotations == nil {
+			ss.Spec.JobTemplate.PodAnnotations = map[string]string{}
+		}
+		ss.Spec.JobTemplate.PodAnnotations["test.slotsync.io/poke"] = fmt.Sprint(h.pokes.Add(1))
+	})
+	kubetest.Eventually(t, wait, func() error {
+		ss := h.get(t, name)
+		if ss.Status.ObservedGeneration != ss.Generation {
+			return fmt.Errorf("observedGeneration %d, want %d", ss.Status.ObservedGeneration, ss.Generation)
+		}
+		return nil
+	})
+}
+
+// secret creates a Secret in the harness's namespace.
+func (h *harness) secret(t *testing.T, name string, data map[string]string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}, StringData: data}
+	if err := h.c.Create(context.Background(), s); err != nil {
+		t.Fatalf("create Secret %s: %v", name, err)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -41,6 +43,12 @@ type SyncScheduleReconciler struct {
 	Recorder recorder.EventRecorder
 	// WorkerImage runs the Jobs of schedules that set no spec.jobTemplate.image.
 	WorkerImage string
+	// APIReader reads the partner key Secrets from the API server. Through the
+	// cache they would be every Secret of the watched namespaces, kept in memory,
+	// and need list and watch on all of them.
+	APIReader client.Reader
+
+	keyHashes keyHashCache
 }
 
 // +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules,verbs=get;list;watch
@@ -48,6 +56,7 @@ type SyncScheduleReconciler struct {
 // +kubebuilder:rbac:groups=inventory.slotsync.io,resources=syncschedules/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one schedule's Jobs in line with its spec and the clock.
@@ -170,13 +179,14 @@ func ranSince(jobs []*batchv1.Job, window string, due, now time.Time, status inv
 	return false
 }
 
-// startRun applies the concurrency policy and creates the run's Job. It returns the
-// Job created, or nil when the policy holds the run back.
+// startRun applies the concurrency policy and creates the run's Job; request is
+// the manual-run request value, empty for a scheduled run. It returns the Job
+// created, or nil when the policy holds the run back.
 func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, band inventoryv1alpha1.Band, scheduled time.Time, request string, st *statusBuilder) (*batchv1.Job, error) {
 	logger := log.FromContext(ctx)
 	name := ss.JobName(band.Window, scheduled)
 	if request != "" {
-		name = ss.JobName(band.Window+"-m"+request[:6], scheduled)
+		name = ss.ManualJobName(band.Window, request)
 	}
 	for _, j := range activeJobs(jobs, band.Window) {
 		if j.Name == name {
@@ -195,7 +205,11 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 		st.heldBack = true
 		return nil, nil
 	}
-	job := buildJob(ss, jobSpecInput{Band: band, Scheduled: scheduled, Name: name, Request: request, DefaultImage: r.WorkerImage})
+	in := jobSpecInput{Band: band, Scheduled: scheduled, Name: name, DefaultImage: r.WorkerImage}
+	if request != "" {
+		in.Request = requestHash(request)
+	}
+	job := buildJob(ss, in)
 	if err := controllerutil.SetControllerReference(ss, job, r.Scheme); err != nil {
 		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("own Job %s: %w", name, err))
 	}
@@ -227,29 +241,49 @@ func runKind(request string) string {
 	return "scheduled"
 }
 
-// startManualRun runs every band once now for an annotation request, unless Jobs
-// carrying the request's hash show it was already started. It reports whether every
-// band has its Job.
+// startManualRun runs every band once now for an annotation request value,
+// except the bands that have started it already: their window status records the
+// request, or (when that status write was lost) a Job carries its hash. It
+// reports whether every band has started it.
 func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job, value string, st *statusBuilder, now time.Time) (bool, error) {
 	hash := requestHash(value)
 	all := true
 	for _, band := range ss.Bands() {
+		// Status, not Jobs: history pruning deletes the Jobs of windows that ran
+		// while another window waits behind its active Job.
+		if windowStatus(ss, band.Window).LastHandledRequest == value {
+			continue
+		}
 		if slices.ContainsFunc(jobs, func(j *batchv1.Job) bool {
 			return j.Labels[labelRequest] == hash && j.Labels[inventoryv1alpha1.LabelWindow] == band.Window
 		}) {
+			windowStatus(ss, band.Window).LastHandledRequest = value
 			continue
 		}
-		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), hash, st)
+		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), value, st)
 		if err != nil {
 			return false, err
 		}
 		if created == nil {
 			all = false
+			st.queued = append(st.queued, band.Window)
 			continue
 		}
+		windowStatus(ss, band.Window).LastHandledRequest = value
 		st.jobs = append(st.jobs, created)
 	}
 	return all, nil
+}
+
+// windowStatus is the status of window, added when missing; observe fills in
+// the rest.
+func windowStatus(ss *inventoryv1alpha1.SyncSchedule, window string) *inventoryv1alpha1.WindowStatus {
+	i := slices.IndexFunc(ss.Status.Windows, func(w inventoryv1alpha1.WindowStatus) bool { return w.Name == window })
+	if i < 0 {
+		ss.Status.Windows = append(ss.Status.Windows, inventoryv1alpha1.WindowStatus{Name: window})
+		i = len(ss.Status.Windows) - 1
+	}
+	return &ss.Status.Windows[i]
 }
 
 // setSuspended suspends every active Job when paused and lifts it otherwise.
@@ -353,7 +387,9 @@ func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &inventoryv1alpha1.SyncSchedule{}, partnerKeyIndex,
 		func(o client.Object) []string {
 			if ss, ok := o.(*inventoryv1alpha1.SyncSchedule); ok {
-				return []string{partnerKeyOf(ss)}
+				if key := partnerKeyOf(ss); key != "" {
+					return []string{key}
+				}
 			}
 			return nil
 		}); err != nil {
@@ -363,12 +399,13 @@ func (r *SyncScheduleReconciler) SetupWithManager(mgr ctrl.Manager, concurrency 
 		For(&inventoryv1alpha1.SyncSchedule{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&batchv1.Job{}).
-		// A sibling's products change the budget shared through the same key.
-		Watches(&inventoryv1alpha1.SyncSchedule{}, handler.EnqueueRequestsFromMapFunc(r.siblingsOnKey),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// A pod that cannot start changes no Job status: watch for it directly.
+		// A sibling's products, pause and key change the budget shared through the key.
+		Watches(&inventoryv1alpha1.SyncSchedule{}, r.siblingEvents(),
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, partnerKeyChanged()))).
+		// A pod that cannot start changes no Job status, and a pod's termination
+		// message may reach the cache after its Job's completion: watch pods directly.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(scheduleOfPod),
-			builder.WithPredicates(predicate.NewPredicateFuncs(podBlocked))).
+			builder.WithPredicates(podChanges())).
 		Named("syncschedule").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Complete(r)
@@ -382,9 +419,30 @@ func scheduleOfPod(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// podChanges passes the pod events that change a schedule's status: a pod that
+// cannot start, and a worker that has just terminated (its summary is in the
+// termination message).
+func podChanges() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return podBlocked(e.Object) || workerTerminated(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return podBlocked(e.ObjectNew) || (workerTerminated(e.ObjectNew) && !workerTerminated(e.ObjectOld))
+		},
+		DeleteFunc:  func(e event.DeleteEvent) bool { return podBlocked(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return podBlocked(e.Object) },
+	}
+}
+
 func podBlocked(o client.Object) bool {
 	pod, ok := o.(*corev1.Pod)
 	return ok && blockedReason(pod) != ""
+}
+
+func workerTerminated(o client.Object) bool {
+	pod, ok := o.(*corev1.Pod)
+	return ok && slices.ContainsFunc(pod.Status.ContainerStatuses, func(cs corev1.ContainerStatus) bool {
+		return cs.Name == workerContainer && cs.State.Terminated != nil
+	})
 }
 
 // blockedReason is why a pod cannot start: the kubelet reports a missing Secret or
@@ -398,6 +456,44 @@ func blockedReason(pod *corev1.Pod) string {
 	return ""
 }
 
+// siblingEvents wakes the schedules that share a partner key with one whose
+// demand or key changed; on a change of key, those of the old key too.
+func (r *SyncScheduleReconciler) siblingEvents() handler.Funcs {
+	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		for _, o := range objs {
+			for _, req := range r.siblingsOnKey(ctx, o) {
+				q.Add(req)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.Object)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.Object)
+		},
+	}
+}
+
+// partnerKeyChanged passes updates that change a schedule's partner key: its
+// status, where the key is recorded, changes no generation.
+func partnerKeyChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			old, okOld := e.ObjectOld.(*inventoryv1alpha1.SyncSchedule)
+			cur, okNew := e.ObjectNew.(*inventoryv1alpha1.SyncSchedule)
+			return okOld && okNew && partnerKeyOf(old) != partnerKeyOf(cur)
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
 func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Object) []reconcile.Request {
 	ss, ok := o.(*inventoryv1alpha1.SyncSchedule)
 	if !ok {
@@ -409,40 +505,44 @@ func (r *SyncScheduleReconciler) siblingsOnKey(ctx context.Context, o client.Obj
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, s := range siblings {
-		if s.Name != ss.Name {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+	for i := range siblings {
+		if key := client.ObjectKeyFromObject(&siblings[i]); key != client.ObjectKeyFromObject(ss) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
 		}
 	}
 	return reqs
 }
 
-// schedulesOnKey lists the schedules of the namespace that use the same partner key
-// as ss, ss included, by the partnerKeyIndex of the manager's cache: the client must
-// read SyncSchedules through that cache (the API server knows no such field). The
-// schedules returned share their maps and slices with the cache: callers must not
-// modify them.
+// schedulesOnKey lists the schedules of every watched namespace that use the same
+// partner key as ss (ss included, as last recorded in their status), by the
+// partnerKeyIndex of the manager's cache: the client must read SyncSchedules
+// through that cache (the API server knows no such field). A schedule whose key
+// is unknown shares it with none. The schedules returned share their maps and
+// slices with the cache: callers must not modify them.
 func (r *SyncScheduleReconciler) schedulesOnKey(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) ([]inventoryv1alpha1.SyncSchedule, error) {
+	key := partnerKeyOf(ss)
+	if key == "" {
+		return nil, nil
+	}
 	var list inventoryv1alpha1.SyncScheduleList
 	// Every caller only reads the list: from the cache it shares the cached objects
 	// instead of deep-copying every schedule on the key on each reconcile, which
 	// made the allocations grow with the square of the schedules.
-	if err := r.List(ctx, &list, client.InNamespace(ss.Namespace),
-		client.MatchingFields{partnerKeyIndex: partnerKeyOf(ss)}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{partnerKeyIndex: key}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	return list.Items, nil
 }
 
 // partnerKeyIndex is the cache index of SyncSchedules by partnerKeyOf.
-const partnerKeyIndex = "spec.partner.apiKeySecretRef"
+const partnerKeyIndex = "status.partnerKeyHash"
 
-// partnerKeyOf identifies the partner key of a schedule: the Secret and key holding
-// it. Schedules with the same value share one budget; the field index and the
-// budget's messages both use it.
+// partnerKeyOf identifies the partner key of a schedule: the fingerprint of its
+// value that observeBudget records, empty while unknown. Schedules with the same
+// value share one budget, as the limiter shares it (by the key itself, in every
+// namespace); the field index and the budget both use it.
 func partnerKeyOf(ss *inventoryv1alpha1.SyncSchedule) string {
-	ref := ss.Spec.Partner.APIKeySecretRef
-	return ref.Name + "/" + ref.Key
+	return ss.Status.PartnerKeyHash
 }
 
 // CacheOptions keeps only our Jobs and their pods in the manager's memory, not every

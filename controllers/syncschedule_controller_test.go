@@ -153,7 +153,7 @@ func TestNoDuplicateJobsFromRestartsOrRacingReconcilers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := &controllers.SyncScheduleReconciler{Client: c, Scheme: h.env.Scheme, Clock: clocktesting.NewFakeClock(t0),
-				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage}
+				Recorder: events.NewFakeRecorder(100), WorkerImage: workerImage, APIReader: h.mgr.GetAPIReader()}
 			_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: h.ns, Name: "sample"}})
 			if err != nil && !strings.Contains(err.Error(), "the object has been modified") {
 				errs <- err
@@ -255,6 +255,107 @@ func TestManualRunWaitsForForbiddenActiveJobs(t *testing.T) {
 	kubetest.Eventually(t, wait, func() error {
 		if got := h.get(t, "sample").Status.LastHandledRequest; got != "now" {
 			return errorf("lastHandledRequest %q", got)
+		}
+		return nil
+	})
+}
+
+// TestQueuedManualRunIsShown: a manual run held back by Forbid says so in
+// Syncing and Ready and with a ManualRunQueued event, until it starts.
+func TestQueuedManualRunIsShown(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", fixture.TodayOnly)
+	first := h.waitJobs(t, "sample", 1, nil)[0]
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "now"}
+	})
+	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonManualRunQueued)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionSyncing); !strings.Contains(c.Message, "window(s) today") {
+		t.Errorf("Syncing message %q does not say which window's Job the run waits for", c.Message)
+	}
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, "manual run") {
+		t.Errorf("Ready %+v does not say that a manual run waits", c)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		var list eventsv1.EventList
+		if err := h.c.List(context.Background(), &list, client.InNamespace(h.ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == "sample" && e.Reason == inventoryv1alpha1.ReasonManualRunQueued {
+				return nil
+			}
+		}
+		return errorf("no %s event on the schedule", inventoryv1alpha1.ReasonManualRunQueued)
+	})
+
+	h.finish(t, &first, true, map[string]any{"pairsOK": 1})
+	ss = h.waitCondition(t, "sample", inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobActive)
+	if c := findCondition(ss, inventoryv1alpha1.ConditionReady); strings.Contains(c.Message, "manual run") {
+		t.Errorf("Ready message %q still says a manual run waits after it started", c.Message)
+	}
+}
+
+// TestManualRunNotRepeatedWhilePruned: with today held back behind its active Job
+// (Forbid), the week's manual run finishes and is pruned at once (history limit
+// 0); later reconciles, at later clock times, do not run the week again, and
+// today's run, when it can start, gets the name of the request, not of the time.
+func TestManualRunNotRepeatedWhilePruned(t *testing.T) {
+	const request = "2026-12-01T08:01:05Z"
+	h := start(t, t0)
+	h.schedule(t, "sample", fixture.WithWindows(
+		inventoryv1alpha1.Window{Name: "today", Days: 1, Every: metav1.Duration{Duration: 15 * time.Minute}},
+		inventoryv1alpha1.Window{Name: "week", Days: 7, Every: metav1.Duration{Duration: 4 * time.Hour}},
+	), func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.SuccessfulJobsHistoryLimit = ptr.To[int32](0) })
+	ok := map[string]any{"pairsTotal": 1, "pairsOK": 1}
+	today := h.waitJobs(t, "sample", 1, byWindow("today"))[0]
+	week := h.waitJobs(t, "sample", 1, byWindow("week"))[0]
+	h.finish(t, &week, true, ok, ok)
+	h.waitJobs(t, "sample", 0, byWindow("week"))
+
+	h.clock.Step(time.Minute)
+	h.update(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: request}
+	})
+	manual := func(window string) func(*batchv1.Job) bool {
+		return func(j *batchv1.Job) bool {
+			return byWindow(window)(j) && j.Labels["inventory.slotsync.io/request"] != ""
+		}
+	}
+	manualWeek := h.waitJobs(t, "sample", 1, manual("week"))[0]
+	if want := inventoryv1alpha1.ManualJobName("sample", "week", request); manualWeek.Name != want {
+		t.Errorf("manual Job %s, want %s", manualWeek.Name, want)
+	}
+	h.finish(t, &manualWeek, true, ok, ok)
+	h.waitJobs(t, "sample", 0, byWindow("week"))
+
+	for range 3 {
+		h.clock.Step(time.Minute)
+		h.reconciled(t, "sample")
+		for _, j := range h.jobs(t, "sample") {
+			if byWindow("week")(&j) {
+				t.Fatalf("the week's manual run started again at %s as Job %s", h.clock.Now().Format(time.TimeOnly), j.Name)
+			}
+		}
+		if got := h.get(t, "sample").Status.LastHandledRequest; got != "" {
+			t.Fatalf("lastHandledRequest %q while today's manual run waits", got)
+		}
+	}
+
+	h.finish(t, &today, true, ok, ok)
+	manualToday := h.waitJobs(t, "sample", 1, manual("today"))[0]
+	if want := inventoryv1alpha1.ManualJobName("sample", "today", request); manualToday.Name != want {
+		t.Errorf("manual Job %s, want %s, whatever the clock", manualToday.Name, want)
+	}
+	kubetest.Eventually(t, wait, func() error {
+		ss := h.get(t, "sample")
+		if ss.Status.LastHandledRequest != request {
+			return errorf("lastHandledRequest %q, want %q", ss.Status.LastHandledRequest, request)
+		}
+		for _, w := range ss.Status.Windows {
+			if w.LastHandledRequest != request {
+				return errorf("window %s lastHandledRequest %q, want %q", w.Name, w.LastHandledRequest, request)
+			}
 		}
 		return nil
 	})
@@ -392,6 +493,7 @@ func TestConcurrencyPolicy(t *testing.T) {
 
 func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h := start(t, t0)
+	h.secret(t, "partner", map[string]string{"apiKey": "key-1", "otherKey": "key-2"})
 	many := make([]int64, 300)
 	for i := range many {
 		many[i] = int64(i + 1)
@@ -409,7 +511,7 @@ func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h.schedule(t, "small", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = []int64{1000} })
 	h.waitCondition(t, "small", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
-	// Another key of the same Secret has a budget of its own.
+	// Another key of the same Secret, of another value, has a budget of its own.
 	h.schedule(t, "other", func(ss *inventoryv1alpha1.SyncSchedule) {
 		ss.Spec.Products = []int64{1000}
 		ss.Spec.Partner.APIKeySecretRef.Key = "otherKey"

@@ -222,6 +222,7 @@ func runCounts(job *batchv1.Job, pods []corev1.Pod) inventoryv1alpha1.RunCounts 
 			if cs.Name != workerContainer || term == nil {
 				continue
 			}
+			counts.PodsCounted++ // a crash log in place of the summary adds nothing more
 			var s workerSummary
 			if json.Unmarshal([]byte(term.Message), &s) != nil {
 				continue // a crash before the summary: FallbackToLogsOnError put logs there
@@ -271,6 +272,13 @@ func runCounts(job *batchv1.Job, pods []corev1.Pod) inventoryv1alpha1.RunCounts 
 		}
 	}
 	return counts
+}
+
+// countsComplete tells whether counts include every pod the Job counted as
+// finished: the Job's status can reach the cache before its pods' termination
+// messages.
+func countsComplete(job *batchv1.Job, counts inventoryv1alpha1.RunCounts) bool {
+	return counts.Job == job.Name && counts.PodsCounted >= job.Status.Succeeded+job.Status.Failed
 }
 
 // jobFailureMessage is the Job controller's reason for a failure (e.g.

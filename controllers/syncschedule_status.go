@@ -2,15 +2,19 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,6 +29,8 @@ type statusBuilder struct {
 	jobs     []*batchv1.Job
 	invalid  string
 	heldBack bool
+	// queued are the windows whose manual run waits for their active Job.
+	queued   []string
 	replaced []string
 }
 
@@ -66,8 +72,9 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 				}
 				continue
 			}
-			if succeeded {
-				at := jobFinishedAt(j)
+			// The scheduled time, not the completion: a run fetches nothing
+			// older than its scheduled time, so that is how fresh its data is.
+			if at, ok := jobScheduledAt(j); ok && succeeded {
 				if ws.LastSuccessfulTime == nil || at.After(ws.LastSuccessfulTime.Time) {
 					ws.LastSuccessfulTime = &metav1.Time{Time: at}
 				}
@@ -76,13 +83,19 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 				lastFinished = j
 			}
 		}
-		if lastFinished != nil && (ws.LastRun == nil || ws.LastRun.Job != lastFinished.Name) {
+		if lastFinished != nil && (ws.LastRun == nil || !countsComplete(lastFinished, *ws.LastRun)) {
 			counts, err := r.countRun(ctx, lastFinished)
 			if err != nil {
 				return err
 			}
-			ws.LastRun = &counts
-			runsTotal.WithLabelValues(string(counts.Result)).Inc()
+			switch {
+			case ws.LastRun == nil || ws.LastRun.Job != lastFinished.Name:
+				ws.LastRun = &counts
+				runsTotal.WithLabelValues(string(counts.Result)).Inc()
+			case counts.PodsCounted > ws.LastRun.PodsCounted:
+				// Never fewer: pods deleted since (pod GC) would undo counts.
+				ws.LastRun = &counts
+			}
 		}
 		if ws.ActiveJob != "" {
 			active++
@@ -125,9 +138,17 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	} else {
 		set(inventoryv1alpha1.ConditionPaused, metav1.ConditionFalse, inventoryv1alpha1.ReasonResumed, "runs are scheduled")
 	}
-	if active > 0 {
+	queued := ""
+	if len(st.queued) > 0 {
+		queued = fmt.Sprintf("the manual run requested by %s waits for the active Job of window(s) %s to finish (concurrencyPolicy Forbid)",
+			inventoryv1alpha1.AnnotationRequestedAt, strings.Join(st.queued, ", "))
+	}
+	switch {
+	case queued != "":
+		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonManualRunQueued, fmt.Sprintf("%d window(s) have an active Job; %s", active, queued))
+	case active > 0:
 		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobActive, fmt.Sprintf("%d window(s) have an active Job", active))
-	} else {
+	default:
 		set(inventoryv1alpha1.ConditionSyncing, metav1.ConditionFalse, inventoryv1alpha1.ReasonIdle, "no Job is active")
 	}
 	if len(blocked) > 0 {
@@ -140,15 +161,22 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	} else {
 		set(inventoryv1alpha1.ConditionDegraded, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded or none has finished yet")
 	}
+	// Ready keeps its reason; its message also says that a manual run waits.
+	ready := func(status metav1.ConditionStatus, reason, msg string) {
+		if queued != "" {
+			msg += "; " + queued
+		}
+		set(inventoryv1alpha1.ConditionReady, status, reason, msg)
+	}
 	switch {
 	case st.invalid != "":
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec, st.invalid)
+		ready(metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec, st.invalid)
 	case len(degraded) > 0:
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, degradedReason, strings.Join(degraded, "; "))
+		ready(metav1.ConditionFalse, degradedReason, strings.Join(degraded, "; "))
 	case awaiting > 0:
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun, fmt.Sprintf("%d window(s) have not finished a run yet", awaiting))
+		ready(metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun, fmt.Sprintf("%d window(s) have not finished a run yet", awaiting))
 	default:
-		set(inventoryv1alpha1.ConditionReady, metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded")
+		ready(metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded")
 	}
 	// The generation counts as handled only once everything above went through.
 	ss.Status.ObservedGeneration = gen
@@ -181,6 +209,11 @@ func (r *SyncScheduleReconciler) countRun(ctx context.Context, job *batchv1.Job)
 // observeBudget sums the demand of every schedule using the same partner key and
 // compares it with the key's budget.
 func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) error {
+	key, err := r.partnerKeyHash(ctx, ss)
+	if err != nil {
+		return err
+	}
+	ss.Status.PartnerKeyHash = key
 	siblings, err := r.schedulesOnKey(ctx, ss)
 	if err != nil {
 		return fmt.Errorf("list schedules sharing the partner key: %w", err)
@@ -189,7 +222,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	var others float64
 	for i := range siblings {
 		s := &siblings[i]
-		if s.Name == ss.Name || s.IsPaused() {
+		if client.ObjectKeyFromObject(s) == client.ObjectKeyFromObject(ss) || s.IsPaused() {
 			continue
 		}
 		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
@@ -202,17 +235,92 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	budgetDemand.WithLabelValues(ss.Namespace, ss.Name).Set(own)
 	cond := metav1.Condition{Type: inventoryv1alpha1.ConditionBudgetExceeded, ObservedGeneration: ss.Generation}
 	fit := productsThatFit(ss.Bands(), usable, others)
+	ref := ss.Spec.Partner.APIKeySecretRef
+	keyName := fmt.Sprintf("%s (fingerprint %s)", ref.Name+"/"+ref.Key, key)
+	if key == "" {
+		// Its Jobs cannot start without the key, so they take no one's budget.
+		keyName = fmt.Sprintf("%s (value unknown: no Secret %s or no key %s in it; no other schedule counted)", ref.Name+"/"+ref.Key, ref.Name, ref.Key)
+	}
 	if total > usable+1e-9 {
 		cond.Status, cond.Reason = metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget
 		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f requests/min, %.2f over the %.2f its limiter hands out (%.0f less its jitter margin and hand-overs); this schedule fits at most %d products (it has %d); sync still runs, the bands refreshed least often wait",
-			partnerKeyOf(ss), total, total-usable, usable, budget, fit, len(ss.Spec.Products))
+			keyName, total, total-usable, usable, budget, fit, len(ss.Spec.Products))
 	} else {
 		cond.Status, cond.Reason = metav1.ConditionFalse, inventoryv1alpha1.ReasonWithinBudget
 		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of the %.2f requests/min its limiter hands out (%.0f less its jitter margin and hand-overs); this schedule could grow to %d products",
-			partnerKeyOf(ss), total, usable, budget, fit)
+			keyName, total, usable, budget, fit)
 	}
 	apimeta.SetStatusCondition(&ss.Status.Conditions, cond)
 	return nil
+}
+
+// keyHashTTL is how long a partner key's fingerprint is reused before its Secret is
+// read again: a run's Job and pod changes reconcile the schedule many times, and a
+// rotated key is seen within it.
+const keyHashTTL = time.Minute
+
+// keyHashCache keeps partner key fingerprints by Secret and key, never the keys.
+type keyHashCache struct {
+	mu      sync.Mutex
+	entries map[keyHashRef]keyHashEntry
+}
+
+type keyHashRef struct {
+	namespace string
+	inventoryv1alpha1.SecretKeyRef
+}
+
+type keyHashEntry struct {
+	hash string
+	read time.Time
+}
+
+// partnerKeyHash is the fingerprint of the value of the schedule's partner key,
+// the identity the limiter shares a budget by; empty when the Secret or its key is
+// missing (the Jobs cannot start then, so they spend no budget).
+func (r *SyncScheduleReconciler) partnerKeyHash(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) (string, error) {
+	ref := keyHashRef{namespace: ss.Namespace, SecretKeyRef: ss.Spec.Partner.APIKeySecretRef}
+	now := r.Clock.Now()
+	c := &r.keyHashes
+	c.mu.Lock()
+	e, ok := c.entries[ref]
+	c.mu.Unlock()
+	if ok && !now.Before(e.read) && now.Sub(e.read) < keyHashTTL {
+		return e.hash, nil
+	}
+	var secret corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ss.Namespace, Name: ref.Name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("read partner key Secret %s/%s: %w", ss.Namespace, ref.Name, err)
+	}
+	value := secret.Data[ref.Key]
+	if len(value) == 0 {
+		return "", nil // the worker refuses an empty key too
+	}
+	hash := fingerprint(value)
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[keyHashRef]keyHashEntry{}
+	}
+	// Drop what has expired, so that deleted schedules' Secrets are not kept.
+	for k, e := range c.entries {
+		if now.Sub(e.read) >= keyHashTTL {
+			delete(c.entries, k)
+		}
+	}
+	c.entries[ref] = keyHashEntry{hash: hash, read: now}
+	c.mu.Unlock()
+	return hash, nil
+}
+
+// fingerprint names a partner key without revealing it: 64 bits of a SHA-256 of
+// the value tell keys apart, and the prefix keeps the digest from matching other
+// hashes of the same key.
+func fingerprint(key []byte) string {
+	sum := sha256.Sum256(append([]byte("slotsync partner key\x00"), key...))
+	return hex.EncodeToString(sum[:8])
 }
 
 // emitTransitions records an event for each condition that changed.
@@ -228,6 +336,9 @@ func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.Syn
 		} else if apimeta.FindStatusCondition(orig.Status.Conditions, inventoryv1alpha1.ConditionPaused) != nil {
 			r.Recorder.Eventf(ss, nil, corev1.EventTypeNormal, "Resumed", "Resume", "sync resumed")
 		}
+	}
+	if c, ok := changed(inventoryv1alpha1.ConditionSyncing); ok && c.Reason == inventoryv1alpha1.ReasonManualRunQueued {
+		r.Recorder.Eventf(ss, nil, corev1.EventTypeNormal, inventoryv1alpha1.ReasonManualRunQueued, "Queue", "%s", c.Message)
 	}
 	if c, ok := changed(inventoryv1alpha1.ConditionDegraded); ok && c.Status == metav1.ConditionTrue {
 		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Sync", "%s", c.Message)

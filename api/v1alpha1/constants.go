@@ -9,7 +9,8 @@ const (
 	ConditionReady = "Ready"
 	// ConditionPaused is True while spec.paused is true.
 	ConditionPaused = "Paused"
-	// ConditionSyncing is True while some window has an active Job.
+	// ConditionSyncing is True while some window has an active Job; its reason
+	// is ManualRunQueued while a manual run waits for one to finish.
 	ConditionSyncing = "Syncing"
 	// ConditionDegraded is True when the last finished run of some window
 	// failed or was partial, or when the controller failed to create, suspend
@@ -26,6 +27,9 @@ const (
 	ReasonJobCreated = "JobCreated"
 	// ReasonJobActive: a run's Job is active.
 	ReasonJobActive = "JobActive"
+	// ReasonManualRunQueued: a manual run waits for the active Job of some
+	// window to finish (concurrencyPolicy Forbid), and starts then.
+	ReasonManualRunQueued = "ManualRunQueued"
 	// ReasonIdle: no Job is active; the next run is due later.
 	ReasonIdle = "Idle"
 	// ReasonJobsSucceeded: the last run of every window succeeded.

@@ -124,7 +124,22 @@ func (s *SyncSchedule) Bands() []Band {
 // its own run.
 func JobName(schedule, window string, scheduled time.Time) string {
 	// Seconds, not minutes: compressed-time schedules run more than once a minute.
-	stamp := strconv.FormatInt(scheduled.Unix(), 10)
+	return jobName(schedule, window, strconv.FormatInt(scheduled.Unix(), 10))
+}
+
+// ManualJobName is the name of the Job that runs window of schedule for the
+// manual-run request value (the AnnotationRequestedAt annotation). It depends
+// on the request only, not on when the Job is created: a window held back by an
+// active Job gets the same name on every later reconcile. Like JobName it is
+// <schedule>-<window>, cut to fit, and a hash of the pair; then "m" and a hash of
+// the request, which no scheduled run's Unix seconds can equal.
+func ManualJobName(schedule, window, request string) string {
+	sum := sha256.Sum256([]byte(request))
+	return jobName(schedule, window, "m"+hex.EncodeToString(sum[:])[:jobNameHashLength])
+}
+
+// jobName is <schedule>-<window>, cut to fit, a hash of the pair, and stamp.
+func jobName(schedule, window, stamp string) string {
 	sum := sha256.Sum256([]byte(schedule + "\x00" + window))
 	hash := hex.EncodeToString(sum[:])[:jobNameHashLength]
 	keep := MaxJobNameLength - len(stamp) - len(hash) - 2
@@ -144,6 +159,12 @@ func JobName(schedule, window string, scheduled time.Time) string {
 // JobName is the name of the Job that runs window at scheduled; see JobName.
 func (s *SyncSchedule) JobName(window string, scheduled time.Time) string {
 	return JobName(s.Name, window, scheduled)
+}
+
+// ManualJobName is the name of the Job that runs window for a manual-run
+// request; see ManualJobName.
+func (s *SyncSchedule) ManualJobName(window, request string) string {
+	return ManualJobName(s.Name, window, request)
 }
 
 // FormatScheduledAt is the LabelScheduledAt value for a run scheduled at t:

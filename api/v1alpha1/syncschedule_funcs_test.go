@@ -159,6 +159,33 @@ func TestJobName(t *testing.T) {
 	}
 }
 
+func TestManualJobName(t *testing.T) {
+	tests := []struct {
+		name, schedule, window, request string
+	}{
+		{name: "short", schedule: "sample", window: "today", request: "2026-12-01T08:01:05Z"},
+		{name: "long names", schedule: strings.Repeat("s", 63), window: strings.Repeat("w", 20), request: strings.Repeat("r", 1000)},
+		{name: "empty request", schedule: "sample", window: "week", request: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ManualJobName(tt.schedule, tt.window, tt.request)
+			if errs := validation.IsDNS1123Label(got); len(errs) > 0 || len(got) > MaxJobNameLength {
+				t.Errorf("ManualJobName() = %q: %d characters, DNS label errors %v", got, len(got), errs)
+			}
+			if again := ManualJobName(tt.schedule, tt.window, tt.request); again != got {
+				t.Errorf("ManualJobName() is %q, then %q", got, again)
+			}
+			if other := ManualJobName(tt.schedule, tt.window, tt.request+"x"); other == got {
+				t.Errorf("ManualJobName() = %q for two requests", got)
+			}
+			if got == JobName(tt.schedule, tt.window, time.Unix(1796104830, 0)) {
+				t.Errorf("ManualJobName() = %q is a scheduled run's name", got)
+			}
+		})
+	}
+}
+
 func TestJobNameDistinct(t *testing.T) {
 	at := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
 	long := strings.Repeat("x", 60)

@@ -333,13 +333,22 @@ type SyncScheduleStatus struct {
 	// +optional
 	BudgetPerMinute int32 `json:"budgetPerMinute,omitempty"`
 
+	// partnerKeyHash is a short fingerprint of the partner API key's value (16
+	// hex digits of a SHA-256 of it), which does not reveal the key. Schedules
+	// with the same fingerprint, in any namespace, use the same key and share
+	// its budget, however their Secrets are named. Empty while the Secret or its
+	// key is missing: then no other schedule's demand is counted with this one's.
+	// +optional
+	PartnerKeyHash string `json:"partnerKeyHash,omitempty"`
+
 	// lastHandledRequest is the last value of the
-	// inventory.slotsync.io/requested-at annotation that started a manual run,
-	// so each request runs once.
+	// inventory.slotsync.io/requested-at annotation whose manual run every
+	// window has started, so each request runs once.
 	// +optional
 	LastHandledRequest string `json:"lastHandledRequest,omitempty"`
 
-	// lastSyncTime is when the most recent run of any window succeeded.
+	// lastSyncTime is the latest lastSuccessfulTime of any window: the
+	// scheduled time of the most recent successful run.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
@@ -364,8 +373,9 @@ type WindowStatus struct {
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
-	// lastSuccessfulTime is the scheduled time of the window's latest run that
-	// succeeded.
+	// lastSuccessfulTime is the scheduled time (not the completion time) of
+	// the window's latest run that succeeded: that run fetched each of the
+	// window's dates after it, so the window's data is at least that fresh.
 	// +optional
 	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 
@@ -376,6 +386,14 @@ type WindowStatus struct {
 	// activeJob is the name of the window's Job that is running now, if any.
 	// +optional
 	ActiveJob string `json:"activeJob,omitempty"`
+
+	// lastHandledRequest is the last value of the
+	// inventory.slotsync.io/requested-at annotation whose manual run this
+	// window has started. A request is handled once every window has started
+	// it; until then the windows that already did are not run again, even
+	// after their Jobs were deleted.
+	// +optional
+	LastHandledRequest string `json:"lastHandledRequest,omitempty"`
 
 	// lastRun counts what the window's latest finished run did.
 	// +optional
@@ -425,6 +443,13 @@ type RunCounts struct {
 	// pairsFailed is how many pairs could not be fetched or written.
 	// +optional
 	PairsFailed int64 `json:"pairsFailed,omitempty"`
+
+	// podsCounted is how many of the run's finished pods the counts include.
+	// Below the pods the Job counts as succeeded or failed, some termination
+	// messages have not reached the controller yet; the counts are updated as
+	// they arrive.
+	// +optional
+	PodsCounted int32 `json:"podsCounted,omitempty"`
 }
 
 // SyncSchedule keeps the partner inventory of some products mirrored in

@@ -146,6 +146,7 @@ func union(sets ...map[string]bool) map[string]bool {
 var (
 	managerEverywhere = grants(
 		"/pods get,list,watch", // termination messages, pods blocked by a missing Secret
+		"/secrets get",         // the partner key's fingerprint: schedules on one key share its budget
 		"batch/jobs create,delete,get,list,patch,watch",
 		"events.k8s.io/events create,patch",
 		"inventory.slotsync.io/syncschedules get,list,watch",
@@ -230,9 +231,12 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		manager, api                   bool
 	}
 	matrix := []action{
-		{userNS, "get", "", "secrets", "", false, false},
+		// get by name only: the manager reads the partner key Secrets its schedules name.
+		{userNS, "get", "", "secrets", "", true, false},
 		{userNS, "list", "", "secrets", "", false, false},
-		{installNS, "get", "", "secrets", "", false, false},
+		{userNS, "watch", "", "secrets", "", false, false},
+		{installNS, "get", "", "secrets", "", true, false},
+		{installNS, "list", "", "secrets", "", false, false},
 		{installNS, "watch", "", "secrets", "", false, false},
 		{userNS, "get", "", "configmaps", "", false, false},
 		{userNS, "create", "", "pods", "", false, false},
@@ -308,6 +312,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 var managerGrants = map[string][]string{
 	"everywhere": {
 		"/pods get,list,watch",
+		"/secrets get",
 		"batch/jobs create,delete,get,list,patch,watch",
 		"events.k8s.io/events create,patch",
 		"inventory.slotsync.io/syncschedules get,list,watch",
@@ -382,6 +387,11 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 	}
 
 	c := kube.Client
+	// The manager reads the key's fingerprint from it: on its own grants.
+	partner := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "partner", Namespace: ns}, StringData: map[string]string{"apiKey": "rbac-key"}}
+	if err := c.Create(ctx, partner); client.IgnoreAlreadyExists(err) != nil {
+		t.Fatal(err)
+	}
 	ss := fixture.SyncSchedule("rbac", ns, fixture.WithProducts(14), fixture.TodayOnly, fixture.WithPartnerURL(partnerURL),
 		fixture.WithDatabaseSecret("database", "url"),
 		func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.SuccessfulJobsHistoryLimit = ptr.To[int32](0) })
@@ -405,7 +415,7 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 		if err := c.Get(ctx, key, ss); err != nil {
 			return err
 		}
-		if ss.Status.ObservedGeneration != ss.Generation || len(ss.Status.Windows) != 1 {
+		if ss.Status.ObservedGeneration != ss.Generation || len(ss.Status.Windows) != 1 || ss.Status.PartnerKeyHash == "" {
 			return fmt.Errorf("status not written: %+v", ss.Status)
 		}
 		return nil
