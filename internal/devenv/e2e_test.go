@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,6 +86,7 @@ func TestE2E(t *testing.T) {
 		{"manager killed mid-run: no second Job, the run completes", e.managerRestart},
 		{"fault burst: failed pairs reported, snapshots intact, next run heals", e.faultBurst},
 		{"revoked key: Jobs fail at once by their pod failure policy, no retries, a new key heals", e.revokedKey},
+		{"re-pointed at another partner: the next run fetches every pair from it", e.otherPartner},
 	} {
 		began := time.Now()
 		if !t.Run(s.name, func(t *testing.T) { e.t = t; s.run() }) {
@@ -213,16 +216,21 @@ func (e *e2e) do(req *http.Request, token string, into any) int {
 // truthAt is the partner's answer as it was when a snapshot was taken. The worker
 // records syncedAt just after the fetch, so the fetch saw the simulator a moment
 // earlier: either instant is a faithful mirror.
-func (e *e2e) truthAt(product int64, date time.Time, syncedAt time.Time) [][]partner.Slot {
+func (e *e2e) truthAt(sim *partnersim.Server, product int64, date time.Time, syncedAt time.Time) [][]partner.Slot {
 	return [][]partner.Slot{
-		e.env.Sim.Inventory(product, date, e.env.SimTime(syncedAt)),
-		e.env.Sim.Inventory(product, date, e.env.SimTime(syncedAt.Add(-2*time.Second))),
+		sim.Inventory(product, date, e.env.SimTime(syncedAt)),
+		sim.Inventory(product, date, e.env.SimTime(syncedAt.Add(-2*time.Second))),
 	}
 }
 
 // compareWithPartner checks the slots and dates answers for products 14 and 15 over
-// the synced month against the simulator.
+// the synced month against the environment's simulator.
 func (e *e2e) compareWithPartner() {
+	e.t.Helper()
+	e.compareWith(e.env.Sim)
+}
+
+func (e *e2e) compareWith(sim *partnersim.Server) {
 	e.t.Helper()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	for _, product := range []int64{14, 15} {
@@ -245,7 +253,7 @@ func (e *e2e) compareWithPartner() {
 				e.t.Fatalf("product %d on %s was never synced", product, date.Format(time.DateOnly))
 			}
 			match := false
-			for _, want := range e.truthAt(product, date, *slots.SyncedAt) {
+			for _, want := range e.truthAt(sim, product, date, *slots.SyncedAt) {
 				if reflect.DeepEqual(nonNil(want), nonNil(slots.Slots)) {
 					match = true
 					if d, ok := offered[date.Format(time.DateOnly)]; ok != (quoted(want) != "") || (ok && d.Price.FinalPrice != quoted(want)) {
@@ -294,9 +302,34 @@ func quoted(slots []partner.Slot) partner.Decimal {
 	return best
 }
 
-// requestRun asks for a manual run of every window, as a user would.
-func (e *e2e) requestRun() {
-	e.kubectl("annotate", "ss", devenv.ScheduleName, "--overwrite", inventoryv1alpha1.AnnotationRequestedAt+"="+time.Now().Format(time.RFC3339Nano))
+// requestRun asks for a manual run of every window, as a user would, and returns
+// the request's value.
+func (e *e2e) requestRun() string {
+	value := time.Now().Format(time.RFC3339Nano)
+	e.kubectl("annotate", "ss", devenv.ScheduleName, "--overwrite", inventoryv1alpha1.AnnotationRequestedAt+"="+value)
+	return value
+}
+
+// manualRun waits until every window's last finished run is the Job of the
+// manual-run request, with all its shards counted, and returns those counts by
+// window. A window's later scheduled run may replace its lastRun at any moment,
+// so each is kept once seen.
+func (e *e2e) manualRun(request string) map[string]inventoryv1alpha1.RunCounts {
+	e.t.Helper()
+	runs := map[string]inventoryv1alpha1.RunCounts{}
+	e.eventually("the manual run finished in every window", func() error {
+		ss := e.schedule()
+		for _, w := range ss.Status.Windows {
+			if r := w.LastRun; r != nil && r.Job == ss.ManualJobName(w.Name, request) && r.PodsCounted >= ss.Spec.Shards {
+				runs[w.Name] = *r
+			}
+		}
+		if len(runs) < len(ss.Bands()) {
+			return fmt.Errorf("finished in %d of %d windows: %v", len(runs), len(ss.Bands()), runs)
+		}
+		return nil
+	})
+	return runs
 }
 
 func (e *e2e) setPaused(paused bool) {
@@ -581,6 +614,96 @@ func (e *e2e) revokedKey() {
 		return nil
 	})
 	e.quiet()
+}
+
+// otherPartner (issue #12, defect 1): re-pointed at another partner, the next run
+// fetches every pair from it, although other runs wrote them all minutes ago:
+// a run skips only what an earlier attempt of itself wrote.
+func (e *e2e) otherPartner() {
+	const key, secret = "dev-key-2", "slotsync-partner-2"
+	e.quiet()
+	// Another seed, so other answers; another key, which only this partner takes.
+	sim := partnersim.New(e.env.SimulatorConfig(2, key))
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := strings.CutPrefix(r.URL.Path, "/api/v1/inventory/"); ok {
+			mu.Lock()
+			asked[id+" "+r.URL.Query().Get("date")] = true
+			mu.Unlock()
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer sim.Close() // first: it releases held requests that Close would wait for
+
+	today, at := time.Now().UTC().Truncate(24*time.Hour), e.env.SimTime(time.Now())
+	differ := 0
+	for day := range 30 {
+		date := today.AddDate(0, 0, day)
+		if !reflect.DeepEqual(sim.Inventory(14, date, at), e.env.Sim.Inventory(14, date, at)) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		e.t.Fatal("both partners answer alike: comparing with the second cannot show where the data came from")
+	}
+
+	if err := e.env.Client.Create(e.ctx, devenv.ScheduleSecret(secret, map[string]string{"apiKey": key})); err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPartner(srv.URL, secret)
+	request := e.requestRun()
+	e.setPaused(false)
+
+	ss := e.schedule()
+	runs := e.manualRun(request)
+	for _, b := range ss.Bands() {
+		r := runs[b.Window]
+		want := int64(len(ss.Spec.Products)) * int64(b.ToDay-b.FromDay+1)
+		if r.Result != inventoryv1alpha1.RunSucceeded || r.PairsTotal != want || r.PairsOK != want || r.PairsSkipped != 0 || r.Requests < want {
+			e.t.Errorf("window %s: run %+v; want all %d pairs fetched, none skipped", b.Window, r, want)
+		}
+	}
+	mu.Lock()
+	var missing []string
+	for _, product := range ss.Spec.Products {
+		for day := range 30 {
+			if pair := fmt.Sprintf("%d %s", product, today.AddDate(0, 0, day).Format(time.DateOnly)); !asked[pair] {
+				missing = append(missing, pair)
+			}
+		}
+	}
+	mu.Unlock()
+	if len(missing) > 0 {
+		e.t.Errorf("the second partner was never asked for %v", missing)
+	}
+	if e.t.Failed() {
+		return
+	}
+	e.quiet()
+	e.compareWith(sim)
+
+	// Back to the first partner, so that what runs after this does not depend on
+	// a partner that is gone.
+	sample, err := e.env.Sample()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPartner(sample.Spec.Partner.BaseURL, sample.Spec.Partner.APIKeySecretRef.Name)
+	request = e.requestRun()
+	e.setPaused(false)
+	for w, r := range e.manualRun(request) {
+		if r.Result != inventoryv1alpha1.RunSucceeded {
+			e.t.Fatalf("window %s back on the first partner: run %+v", w, r)
+		}
+	}
+}
+
+// setPartner points the schedule at baseURL with the key in secret, as a user would.
+func (e *e2e) setPartner(baseURL, secret string) {
+	e.kubectl("patch", "ss", devenv.ScheduleName, "--type=merge", "-p",
+		fmt.Sprintf(`{"spec":{"partner":{"baseURL":%q,"apiKeySecretRef":{"name":%q,"key":"apiKey"}}}}`, baseURL, secret))
 }
 
 func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
