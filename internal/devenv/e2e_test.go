@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -82,6 +83,7 @@ func TestE2E(t *testing.T) {
 		{"API answers equal the partner, before and after its inventory changes", e.answersEqualPartner},
 		{"pause and resume with kubectl", e.pauseWithKubectl},
 		{"pause and resume over REST, guarded by RBAC", e.pauseOverREST},
+		{"pause and resume over REST as a subject bound only to the shipped pauser role", e.pauseAsPauser},
 		{"GitOps re-apply keeps a pause made through the API", e.reapplyKeepsPause},
 		{"manager killed mid-run: no second Job, the run completes", e.managerRestart},
 		{"fault burst: failed pairs reported, snapshots intact, next run heals", e.faultBurst},
@@ -372,8 +374,10 @@ func (e *e2e) answersEqualPartner() {
 	e.setPaused(false)
 }
 
-func (e *e2e) pauseWithKubectl() {
-	e.setPaused(true)
+// waitSuspended waits for the controller to act on a pause: Paused=True and every
+// unfinished Job suspended.
+func (e *e2e) waitSuspended() {
+	e.t.Helper()
 	e.eventually("Paused=True and every unfinished Job suspended", func() error {
 		if c := e.condition(inventoryv1alpha1.ConditionPaused); c == nil || c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("Paused condition %+v", c)
@@ -385,6 +389,11 @@ func (e *e2e) pauseWithKubectl() {
 		}
 		return nil
 	})
+}
+
+func (e *e2e) pauseWithKubectl() {
+	e.setPaused(true)
+	e.waitSuspended()
 	count := len(e.jobs())
 	time.Sleep(20 * time.Second) // longer than the today window's 15s interval
 	if got := len(e.jobs()); got != count {
@@ -455,6 +464,96 @@ func (e *e2e) pauseOverREST() {
 	}
 }
 
+// pauserRole is config/rbac's syncschedule-pauser under config/default's namePrefix.
+const pauserRole = "slotsync-syncschedule-pauser"
+
+// pauseAsPauser: a ServiceAccount bound only to the shipped pauser ClusterRole
+// pauses and resumes over REST with a token for the API's audience, and can do
+// nothing more: the API server forbids it to patch the schedule, and each of its
+// two tokens is refused where the other audience is expected.
+func (e *e2e) pauseAsPauser() {
+	const sa = "sync-operator"
+	e.setPaused(false)
+	e.kubectl("create", "serviceaccount", sa, "-n", devenv.Namespace)
+	e.kubectl("create", "rolebinding", sa+"-pauser", "-n", devenv.Namespace, "--clusterrole="+pauserRole, "--serviceaccount="+devenv.Namespace+":"+sa)
+	token := strings.TrimSpace(e.kubectl("create", "token", sa, "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
+	kubeconfig, apiServerToken, err := e.env.ServiceAccountKubeconfig(e.ctx, devenv.Namespace, sa)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+
+	if out, err := e.kubectlAs(kubeconfig, "patch", "ss", devenv.ScheduleName, "--type=merge", "-p", `{"spec":{"paused":true}}`); err == nil || !strings.Contains(out, "Forbidden") {
+		e.t.Fatalf("kubectl patch as %s: %v: %s; want Forbidden: pause and resume do not grant patch", sa, err, out)
+	}
+	if out, err := e.kubectlAs(kubeconfig, "--token="+token, "get", "ss", devenv.ScheduleName); err == nil || !strings.Contains(out, "Unauthorized") {
+		e.t.Fatalf("kubectl get with the token for the audience %s: %v: %s; want Unauthorized", api.DefaultTokenAudience, err, out)
+	}
+	if code := e.post("/api/v1/sync/pause", apiServerToken); code != http.StatusUnauthorized {
+		e.t.Fatalf("pause with a token for the API server's audience: HTTP %d, want 401", code)
+	}
+	if e.schedule().Spec.Paused {
+		e.t.Fatal("a refused request paused the schedule")
+	}
+	var state api.ScheduleState
+	if code := e.get(e.env.APIURL+"/api/v1/sync/status", token, &state); code != http.StatusOK || state.Paused {
+		e.t.Fatalf("status as %s: HTTP %d, paused %t", sa, code, state.Paused)
+	}
+
+	// Slow answers keep the longest band's run active long enough to watch its Job
+	// suspended and resumed.
+	if err := e.env.Sim.SetFaults(partnersim.Faults{SlowRate: 1, SlowDelay: time.Second}); err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = e.env.Sim.SetFaults(partnersim.Faults{}) }()
+	e.requestRun()
+	bands := e.schedule().Bands()
+	running := e.activeJob(bands[len(bands)-1].Window)
+
+	req, _ := http.NewRequestWithContext(e.ctx, http.MethodPost, e.env.APIURL+"/api/v1/sync/pause", nil)
+	if code := e.do(req, token, &state); code != http.StatusOK || !state.Paused {
+		e.t.Fatalf("pause as %s: HTTP %d, paused %t", sa, code, state.Paused)
+	}
+	if !e.schedule().Spec.Paused {
+		e.t.Fatal("REST pause did not set spec.paused")
+	}
+	e.waitSuspended()
+	e.eventually("the running Job suspended, its pods gone", func() error {
+		j := e.job(running.Name)
+		if j.Spec.Suspend == nil || !*j.Spec.Suspend || j.Status.Active > 0 {
+			return fmt.Errorf("Job %s: suspend %v, %d active pods", j.Name, j.Spec.Suspend, j.Status.Active)
+		}
+		return nil
+	})
+
+	req, _ = http.NewRequestWithContext(e.ctx, http.MethodPost, e.env.APIURL+"/api/v1/sync/resume", nil)
+	if code := e.do(req, token, &state); code != http.StatusOK || state.Paused {
+		e.t.Fatalf("resume as %s: HTTP %d, paused %t", sa, code, state.Paused)
+	}
+	if e.schedule().Spec.Paused {
+		e.t.Fatal("REST resume did not clear spec.paused")
+	}
+	if err := e.env.Sim.SetFaults(partnersim.Faults{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.eventually("the suspended Job resumed and completed, Paused=False", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionPaused); c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("Paused condition %+v", c)
+		}
+		j := e.job(running.Name)
+		if j.Spec.Suspend != nil && *j.Spec.Suspend || j.Status.CompletionTime == nil {
+			return fmt.Errorf("Job %s: suspend %v, completed %v", j.Name, j.Spec.Suspend, j.Status.CompletionTime)
+		}
+		return nil
+	})
+}
+
+// kubectlAs runs kubectl with kubeconfig in place of the admin's, so it acts as
+// that kubeconfig's subject. The output includes kubectl's errors.
+func (e *e2e) kubectlAs(kubeconfig string, args ...string) (string, error) {
+	out, err := exec.CommandContext(e.ctx, "kubectl", append([]string{"--kubeconfig=" + kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
 func (e *e2e) reapplyKeepsPause() {
 	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
 	if code := e.post("/api/v1/sync/pause", allowed); code != http.StatusOK {
@@ -479,16 +578,7 @@ func (e *e2e) reapplyKeepsPause() {
 }
 
 func (e *e2e) managerRestart() {
-	var running batchv1.Job
-	e.eventually("an active Job", func() error {
-		for _, j := range e.jobs() {
-			if j.Status.Active > 0 {
-				running = j
-				return nil
-			}
-		}
-		return fmt.Errorf("none of %d Jobs is active", len(e.jobs()))
-	})
+	running := e.activeJob("")
 	before := map[string]bool{}
 	for _, j := range e.jobs() {
 		before[j.Name] = true
@@ -704,6 +794,31 @@ func (e *e2e) otherPartner() {
 func (e *e2e) setPartner(baseURL, secret string) {
 	e.kubectl("patch", "ss", devenv.ScheduleName, "--type=merge", "-p",
 		fmt.Sprintf(`{"spec":{"partner":{"baseURL":%q,"apiKeySecretRef":{"name":%q,"key":"apiKey"}}}}`, baseURL, secret))
+}
+
+// activeJob waits for a Job with running pods, of window if not empty.
+func (e *e2e) activeJob(window string) batchv1.Job {
+	e.t.Helper()
+	var running batchv1.Job
+	e.eventually("an active Job", func() error {
+		for _, j := range e.jobs() {
+			if j.Status.Active > 0 && (window == "" || j.Labels[inventoryv1alpha1.LabelWindow] == window) {
+				running = j
+				return nil
+			}
+		}
+		return fmt.Errorf("none of %d Jobs is active", len(e.jobs()))
+	})
+	return running
+}
+
+func (e *e2e) job(name string) *batchv1.Job {
+	e.t.Helper()
+	var j batchv1.Job
+	if err := e.env.Client.Get(e.ctx, client.ObjectKey{Namespace: devenv.Namespace, Name: name}, &j); err != nil {
+		e.t.Fatal(err)
+	}
+	return &j
 }
 
 func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
