@@ -10,6 +10,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -25,6 +26,13 @@ import (
 
 func objectMeta(name, namespace string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: namespace}
+}
+
+// ScheduleSecret is a Secret in Namespace that a SyncSchedule reads (partner key,
+// database URL). The environment and the end-to-end test make every such Secret
+// here, so what the controller requires of them is set in one place.
+func ScheduleSecret(name string, data map[string]string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: objectMeta(name, Namespace), StringData: data}
 }
 
 // ServiceAccountKubeconfig writes a kubeconfig that acts as a ServiceAccount with a

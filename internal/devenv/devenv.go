@@ -162,13 +162,8 @@ func (e *Env) startPostgres(ctx context.Context) error {
 }
 
 func (e *Env) startSimulator(context.Context) error {
-	cfg := partnersim.Config{Seed: 1, Keys: []string{PartnerKey}, Limit: 30, Window: time.Minute,
-		InventoryNow: func() time.Time { return e.SimTime(time.Now()) }}
 	e.simBegan = time.Now()
-	if e.opts.Fast {
-		cfg.Window = time.Minute / TimeScale
-	}
-	e.Sim = partnersim.New(cfg)
+	e.Sim = partnersim.New(e.SimulatorConfig(1, PartnerKey))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -177,6 +172,18 @@ func (e *Env) startSimulator(context.Context) error {
 	e.simServer = &http.Server{Handler: e.Sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.simServer.Serve(l) }()
 	return nil
+}
+
+// SimulatorConfig is a partner simulator on the environment's clocks (inventory
+// time and rate-limit window, both compressed in fast mode) that accepts only key;
+// a test starts a second partner with another seed and key from it.
+func (e *Env) SimulatorConfig(seed int64, key string) partnersim.Config {
+	cfg := partnersim.Config{Seed: seed, Keys: []string{key}, Limit: 30, Window: time.Minute,
+		InventoryNow: func() time.Time { return e.SimTime(time.Now()) }}
+	if e.opts.Fast {
+		cfg.Window = time.Minute / TimeScale
+	}
+	return cfg
 }
 
 func (e *Env) startControlPlane(context.Context) error {
@@ -272,8 +279,8 @@ func (e *Env) install(ctx context.Context) error {
 		return err
 	}
 	secrets := []*corev1.Secret{
-		{ObjectMeta: objectMeta("slotsync-partner", Namespace), StringData: map[string]string{"apiKey": PartnerKey}},
-		{ObjectMeta: objectMeta("slotsync-database", Namespace), StringData: map[string]string{"url": e.DatabaseURL}},
+		ScheduleSecret("slotsync-partner", map[string]string{"apiKey": PartnerKey}),
+		ScheduleSecret("slotsync-database", map[string]string{"url": e.DatabaseURL}),
 	}
 	for _, s := range secrets {
 		if err := e.Client.Create(ctx, s); err != nil {

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,10 +83,12 @@ func TestE2E(t *testing.T) {
 		{"API answers equal the partner, before and after its inventory changes", e.answersEqualPartner},
 		{"pause and resume with kubectl", e.pauseWithKubectl},
 		{"pause and resume over REST, guarded by RBAC", e.pauseOverREST},
+		{"pause and resume over REST as a subject bound only to the shipped pauser role", e.pauseAsPauser},
 		{"GitOps re-apply keeps a pause made through the API", e.reapplyKeepsPause},
 		{"manager killed mid-run: no second Job, the run completes", e.managerRestart},
 		{"fault burst: failed pairs reported, snapshots intact, next run heals", e.faultBurst},
 		{"revoked key: Jobs fail at once by their pod failure policy, no retries, a new key heals", e.revokedKey},
+		{"re-pointed at another partner: the next run fetches every pair from it", e.otherPartner},
 	} {
 		began := time.Now()
 		if !t.Run(s.name, func(t *testing.T) { e.t = t; s.run() }) {
@@ -213,16 +218,21 @@ func (e *e2e) do(req *http.Request, token string, into any) int {
 // truthAt is the partner's answer as it was when a snapshot was taken. The worker
 // records syncedAt just after the fetch, so the fetch saw the simulator a moment
 // earlier: either instant is a faithful mirror.
-func (e *e2e) truthAt(product int64, date time.Time, syncedAt time.Time) [][]partner.Slot {
+func (e *e2e) truthAt(sim *partnersim.Server, product int64, date time.Time, syncedAt time.Time) [][]partner.Slot {
 	return [][]partner.Slot{
-		e.env.Sim.Inventory(product, date, e.env.SimTime(syncedAt)),
-		e.env.Sim.Inventory(product, date, e.env.SimTime(syncedAt.Add(-2*time.Second))),
+		sim.Inventory(product, date, e.env.SimTime(syncedAt)),
+		sim.Inventory(product, date, e.env.SimTime(syncedAt.Add(-2*time.Second))),
 	}
 }
 
 // compareWithPartner checks the slots and dates answers for products 14 and 15 over
-// the synced month against the simulator.
+// the synced month against the environment's simulator.
 func (e *e2e) compareWithPartner() {
+	e.t.Helper()
+	e.compareWith(e.env.Sim)
+}
+
+func (e *e2e) compareWith(sim *partnersim.Server) {
 	e.t.Helper()
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	for _, product := range []int64{14, 15} {
@@ -245,7 +255,7 @@ func (e *e2e) compareWithPartner() {
 				e.t.Fatalf("product %d on %s was never synced", product, date.Format(time.DateOnly))
 			}
 			match := false
-			for _, want := range e.truthAt(product, date, *slots.SyncedAt) {
+			for _, want := range e.truthAt(sim, product, date, *slots.SyncedAt) {
 				if reflect.DeepEqual(nonNil(want), nonNil(slots.Slots)) {
 					match = true
 					if d, ok := offered[date.Format(time.DateOnly)]; ok != (quoted(want) != "") || (ok && d.Price.FinalPrice != quoted(want)) {
@@ -294,9 +304,34 @@ func quoted(slots []partner.Slot) partner.Decimal {
 	return best
 }
 
-// requestRun asks for a manual run of every window, as a user would.
-func (e *e2e) requestRun() {
-	e.kubectl("annotate", "ss", devenv.ScheduleName, "--overwrite", inventoryv1alpha1.AnnotationRequestedAt+"="+time.Now().Format(time.RFC3339Nano))
+// requestRun asks for a manual run of every window, as a user would, and returns
+// the request's value.
+func (e *e2e) requestRun() string {
+	value := time.Now().Format(time.RFC3339Nano)
+	e.kubectl("annotate", "ss", devenv.ScheduleName, "--overwrite", inventoryv1alpha1.AnnotationRequestedAt+"="+value)
+	return value
+}
+
+// manualRun waits until every window's last finished run is the Job of the
+// manual-run request, with all its shards counted, and returns those counts by
+// window. A window's later scheduled run may replace its lastRun at any moment,
+// so each is kept once seen.
+func (e *e2e) manualRun(request string) map[string]inventoryv1alpha1.RunCounts {
+	e.t.Helper()
+	runs := map[string]inventoryv1alpha1.RunCounts{}
+	e.eventually("the manual run finished in every window", func() error {
+		ss := e.schedule()
+		for _, w := range ss.Status.Windows {
+			if r := w.LastRun; r != nil && r.Job == ss.ManualJobName(w.Name, request) && r.PodsCounted >= ss.Spec.Shards {
+				runs[w.Name] = *r
+			}
+		}
+		if len(runs) < len(ss.Bands()) {
+			return fmt.Errorf("finished in %d of %d windows: %v", len(runs), len(ss.Bands()), runs)
+		}
+		return nil
+	})
+	return runs
 }
 
 func (e *e2e) setPaused(paused bool) {
@@ -339,8 +374,10 @@ func (e *e2e) answersEqualPartner() {
 	e.setPaused(false)
 }
 
-func (e *e2e) pauseWithKubectl() {
-	e.setPaused(true)
+// waitSuspended waits for the controller to act on a pause: Paused=True and every
+// unfinished Job suspended.
+func (e *e2e) waitSuspended() {
+	e.t.Helper()
 	e.eventually("Paused=True and every unfinished Job suspended", func() error {
 		if c := e.condition(inventoryv1alpha1.ConditionPaused); c == nil || c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("Paused condition %+v", c)
@@ -352,6 +389,11 @@ func (e *e2e) pauseWithKubectl() {
 		}
 		return nil
 	})
+}
+
+func (e *e2e) pauseWithKubectl() {
+	e.setPaused(true)
+	e.waitSuspended()
 	count := len(e.jobs())
 	time.Sleep(20 * time.Second) // longer than the today window's 15s interval
 	if got := len(e.jobs()); got != count {
@@ -422,6 +464,96 @@ func (e *e2e) pauseOverREST() {
 	}
 }
 
+// pauserRole is config/rbac's syncschedule-pauser under config/default's namePrefix.
+const pauserRole = "slotsync-syncschedule-pauser"
+
+// pauseAsPauser: a ServiceAccount bound only to the shipped pauser ClusterRole
+// pauses and resumes over REST with a token for the API's audience, and can do
+// nothing more: the API server forbids it to patch the schedule, and each of its
+// two tokens is refused where the other audience is expected.
+func (e *e2e) pauseAsPauser() {
+	const sa = "sync-operator"
+	e.setPaused(false)
+	e.kubectl("create", "serviceaccount", sa, "-n", devenv.Namespace)
+	e.kubectl("create", "rolebinding", sa+"-pauser", "-n", devenv.Namespace, "--clusterrole="+pauserRole, "--serviceaccount="+devenv.Namespace+":"+sa)
+	token := strings.TrimSpace(e.kubectl("create", "token", sa, "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
+	kubeconfig, apiServerToken, err := e.env.ServiceAccountKubeconfig(e.ctx, devenv.Namespace, sa)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+
+	if out, err := e.kubectlAs(kubeconfig, "patch", "ss", devenv.ScheduleName, "--type=merge", "-p", `{"spec":{"paused":true}}`); err == nil || !strings.Contains(out, "Forbidden") {
+		e.t.Fatalf("kubectl patch as %s: %v: %s; want Forbidden: pause and resume do not grant patch", sa, err, out)
+	}
+	if out, err := e.kubectlAs(kubeconfig, "--token="+token, "get", "ss", devenv.ScheduleName); err == nil || !strings.Contains(out, "Unauthorized") {
+		e.t.Fatalf("kubectl get with the token for the audience %s: %v: %s; want Unauthorized", api.DefaultTokenAudience, err, out)
+	}
+	if code := e.post("/api/v1/sync/pause", apiServerToken); code != http.StatusUnauthorized {
+		e.t.Fatalf("pause with a token for the API server's audience: HTTP %d, want 401", code)
+	}
+	if e.schedule().Spec.Paused {
+		e.t.Fatal("a refused request paused the schedule")
+	}
+	var state api.ScheduleState
+	if code := e.get(e.env.APIURL+"/api/v1/sync/status", token, &state); code != http.StatusOK || state.Paused {
+		e.t.Fatalf("status as %s: HTTP %d, paused %t", sa, code, state.Paused)
+	}
+
+	// Slow answers keep the longest band's run active long enough to watch its Job
+	// suspended and resumed.
+	if err := e.env.Sim.SetFaults(partnersim.Faults{SlowRate: 1, SlowDelay: time.Second}); err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = e.env.Sim.SetFaults(partnersim.Faults{}) }()
+	e.requestRun()
+	bands := e.schedule().Bands()
+	running := e.activeJob(bands[len(bands)-1].Window)
+
+	req, _ := http.NewRequestWithContext(e.ctx, http.MethodPost, e.env.APIURL+"/api/v1/sync/pause", nil)
+	if code := e.do(req, token, &state); code != http.StatusOK || !state.Paused {
+		e.t.Fatalf("pause as %s: HTTP %d, paused %t", sa, code, state.Paused)
+	}
+	if !e.schedule().Spec.Paused {
+		e.t.Fatal("REST pause did not set spec.paused")
+	}
+	e.waitSuspended()
+	e.eventually("the running Job suspended, its pods gone", func() error {
+		j := e.job(running.Name)
+		if j.Spec.Suspend == nil || !*j.Spec.Suspend || j.Status.Active > 0 {
+			return fmt.Errorf("Job %s: suspend %v, %d active pods", j.Name, j.Spec.Suspend, j.Status.Active)
+		}
+		return nil
+	})
+
+	req, _ = http.NewRequestWithContext(e.ctx, http.MethodPost, e.env.APIURL+"/api/v1/sync/resume", nil)
+	if code := e.do(req, token, &state); code != http.StatusOK || state.Paused {
+		e.t.Fatalf("resume as %s: HTTP %d, paused %t", sa, code, state.Paused)
+	}
+	if e.schedule().Spec.Paused {
+		e.t.Fatal("REST resume did not clear spec.paused")
+	}
+	if err := e.env.Sim.SetFaults(partnersim.Faults{}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.eventually("the suspended Job resumed and completed, Paused=False", func() error {
+		if c := e.condition(inventoryv1alpha1.ConditionPaused); c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("Paused condition %+v", c)
+		}
+		j := e.job(running.Name)
+		if j.Spec.Suspend != nil && *j.Spec.Suspend || j.Status.CompletionTime == nil {
+			return fmt.Errorf("Job %s: suspend %v, completed %v", j.Name, j.Spec.Suspend, j.Status.CompletionTime)
+		}
+		return nil
+	})
+}
+
+// kubectlAs runs kubectl with kubeconfig in place of the admin's, so it acts as
+// that kubeconfig's subject. The output includes kubectl's errors.
+func (e *e2e) kubectlAs(kubeconfig string, args ...string) (string, error) {
+	out, err := exec.CommandContext(e.ctx, "kubectl", append([]string{"--kubeconfig=" + kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
 func (e *e2e) reapplyKeepsPause() {
 	allowed := strings.TrimSpace(e.kubectl("create", "token", "pauser", "-n", devenv.Namespace, "--audience", api.DefaultTokenAudience))
 	if code := e.post("/api/v1/sync/pause", allowed); code != http.StatusOK {
@@ -446,16 +578,7 @@ func (e *e2e) reapplyKeepsPause() {
 }
 
 func (e *e2e) managerRestart() {
-	var running batchv1.Job
-	e.eventually("an active Job", func() error {
-		for _, j := range e.jobs() {
-			if j.Status.Active > 0 {
-				running = j
-				return nil
-			}
-		}
-		return fmt.Errorf("none of %d Jobs is active", len(e.jobs()))
-	})
+	running := e.activeJob("")
 	before := map[string]bool{}
 	for _, j := range e.jobs() {
 		before[j.Name] = true
@@ -581,6 +704,121 @@ func (e *e2e) revokedKey() {
 		return nil
 	})
 	e.quiet()
+}
+
+// otherPartner (issue #12, defect 1): re-pointed at another partner, the next run
+// fetches every pair from it, although other runs wrote them all minutes ago:
+// a run skips only what an earlier attempt of itself wrote.
+func (e *e2e) otherPartner() {
+	const key, secret = "dev-key-2", "slotsync-partner-2"
+	e.quiet()
+	// Another seed, so other answers; another key, which only this partner takes.
+	sim := partnersim.New(e.env.SimulatorConfig(2, key))
+	var mu sync.Mutex
+	asked := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := strings.CutPrefix(r.URL.Path, "/api/v1/inventory/"); ok {
+			mu.Lock()
+			asked[id+" "+r.URL.Query().Get("date")] = true
+			mu.Unlock()
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer sim.Close() // first: it releases held requests that Close would wait for
+
+	today, at := time.Now().UTC().Truncate(24*time.Hour), e.env.SimTime(time.Now())
+	differ := 0
+	for day := range 30 {
+		date := today.AddDate(0, 0, day)
+		if !reflect.DeepEqual(sim.Inventory(14, date, at), e.env.Sim.Inventory(14, date, at)) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		e.t.Fatal("both partners answer alike: comparing with the second cannot show where the data came from")
+	}
+
+	if err := e.env.Client.Create(e.ctx, devenv.ScheduleSecret(secret, map[string]string{"apiKey": key})); err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPartner(srv.URL, secret)
+	request := e.requestRun()
+	e.setPaused(false)
+
+	ss := e.schedule()
+	runs := e.manualRun(request)
+	for _, b := range ss.Bands() {
+		r := runs[b.Window]
+		want := int64(len(ss.Spec.Products)) * int64(b.ToDay-b.FromDay+1)
+		if r.Result != inventoryv1alpha1.RunSucceeded || r.PairsTotal != want || r.PairsOK != want || r.PairsSkipped != 0 || r.Requests < want {
+			e.t.Errorf("window %s: run %+v; want all %d pairs fetched, none skipped", b.Window, r, want)
+		}
+	}
+	mu.Lock()
+	var missing []string
+	for _, product := range ss.Spec.Products {
+		for day := range 30 {
+			if pair := fmt.Sprintf("%d %s", product, today.AddDate(0, 0, day).Format(time.DateOnly)); !asked[pair] {
+				missing = append(missing, pair)
+			}
+		}
+	}
+	mu.Unlock()
+	if len(missing) > 0 {
+		e.t.Errorf("the second partner was never asked for %v", missing)
+	}
+	if e.t.Failed() {
+		return
+	}
+	e.quiet()
+	e.compareWith(sim)
+
+	// Back to the first partner, so that what runs after this does not depend on
+	// a partner that is gone.
+	sample, err := e.env.Sample()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPartner(sample.Spec.Partner.BaseURL, sample.Spec.Partner.APIKeySecretRef.Name)
+	request = e.requestRun()
+	e.setPaused(false)
+	for w, r := range e.manualRun(request) {
+		if r.Result != inventoryv1alpha1.RunSucceeded {
+			e.t.Fatalf("window %s back on the first partner: run %+v", w, r)
+		}
+	}
+}
+
+// setPartner points the schedule at baseURL with the key in secret, as a user would.
+func (e *e2e) setPartner(baseURL, secret string) {
+	e.kubectl("patch", "ss", devenv.ScheduleName, "--type=merge", "-p",
+		fmt.Sprintf(`{"spec":{"partner":{"baseURL":%q,"apiKeySecretRef":{"name":%q,"key":"apiKey"}}}}`, baseURL, secret))
+}
+
+// activeJob waits for a Job with running pods, of window if not empty.
+func (e *e2e) activeJob(window string) batchv1.Job {
+	e.t.Helper()
+	var running batchv1.Job
+	e.eventually("an active Job", func() error {
+		for _, j := range e.jobs() {
+			if j.Status.Active > 0 && (window == "" || j.Labels[inventoryv1alpha1.LabelWindow] == window) {
+				running = j
+				return nil
+			}
+		}
+		return fmt.Errorf("none of %d Jobs is active", len(e.jobs()))
+	})
+	return running
+}
+
+func (e *e2e) job(name string) *batchv1.Job {
+	e.t.Helper()
+	var j batchv1.Job
+	if err := e.env.Client.Get(e.ctx, client.ObjectKey{Namespace: devenv.Namespace, Name: name}, &j); err != nil {
+		e.t.Fatal(err)
+	}
+	return &j
 }
 
 func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {
