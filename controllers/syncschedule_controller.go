@@ -118,7 +118,9 @@ func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventor
 	if err := r.setSuspended(ctx, jobs, ss.IsPaused()); err != nil {
 		return 0, err
 	}
-	st.jobs = jobs
+	// st.jobs grows with every Job this reconcile creates: a manual run's Jobs
+	// count as their windows' runs below, or Forbid would see a second Job.
+	st.jobs = slices.Clone(jobs)
 	if msg := specProblem(ss); msg != "" {
 		st.invalid = msg
 		return 0, nil
@@ -140,8 +142,8 @@ func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventor
 	var requeue time.Duration
 	for _, band := range ss.Bands() {
 		due := dueTime(now, band.Every)
-		if !ranSince(jobs, band.Window, due, now, ss.Status) {
-			created, err := r.startRun(ctx, ss, jobs, band, due, "", st)
+		if !ranSince(st.jobs, band.Window, due, now, ss.Status) {
+			created, err := r.startRun(ctx, ss, st.jobs, band, due, "", st)
 			if err != nil {
 				return 0, err
 			}

@@ -635,3 +635,23 @@ func TestRefusedJobIsACondition(t *testing.T) {
 	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, inventoryv1alpha1.ReasonAwaitingFirstRun)
 	h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionFalse, inventoryv1alpha1.ReasonJobsSucceeded)
 }
+
+// TestManualRunOnCreateStartsOneJobPerWindow: a schedule created with a run
+// request has its manual run and its first scheduled runs due in the same
+// reconcile. The manual Jobs count as the windows' runs, so Forbid never sees
+// two Jobs of one window side by side.
+func TestManualRunOnCreateStartsOneJobPerWindow(t *testing.T) {
+	h := start(t, t0)
+	h.schedule(t, "sample", func(ss *inventoryv1alpha1.SyncSchedule) {
+		ss.Annotations = map[string]string{inventoryv1alpha1.AnnotationRequestedAt: "now"}
+	})
+	h.waitJobs(t, "sample", 3, nil)
+	// Give a second reconcile the chance to add what the first one would have.
+	h.advance(t, "sample", time.Second)
+	jobs := h.jobs(t, "sample")
+	for _, window := range []string{"today", "week", "month"} {
+		if n := len(slices.DeleteFunc(slices.Clone(jobs), func(j batchv1.Job) bool { return !byWindow(window)(&j) })); n != 1 {
+			t.Errorf("window %s has %d Jobs, want 1 (the manual run)", window, n)
+		}
+	}
+}
