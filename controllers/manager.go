@@ -25,6 +25,9 @@ type ManagerOptions struct {
 	Clock clock.PassiveClock
 	// WorkerImage runs the Jobs of schedules that set no image.
 	WorkerImage string
+	// AllowedImages are the images beside WorkerImage that schedules may set;
+	// none by default.
+	AllowedImages AllowedImages
 	// EventSource names the manager in the events it records; empty is
 	// slotsync-manager.
 	EventSource string
@@ -35,6 +38,9 @@ type ManagerOptions struct {
 // NewManager creates a manager that runs the SyncSchedule reconciler and answers
 // health and readiness probes; Start runs it.
 func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
+	if err := o.AllowedImages.Validate(); err != nil {
+		return nil, err
+	}
 	opts := o.Manager
 	if opts.Scheme == nil {
 		scheme, err := kubescheme.New()
@@ -60,12 +66,13 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		o.EventSource = "slotsync-manager"
 	}
 	r := &SyncScheduleReconciler{
-		Client:      mgr.GetClient(),
-		Scheme:      mgr.GetScheme(),
-		Clock:       o.Clock,
-		Recorder:    mgr.GetEventRecorder(o.EventSource),
-		WorkerImage: o.WorkerImage,
-		APIReader:   mgr.GetAPIReader(),
+		Client:        mgr.GetClient(),
+		Scheme:        mgr.GetScheme(),
+		Clock:         o.Clock,
+		Recorder:      mgr.GetEventRecorder(o.EventSource),
+		WorkerImage:   o.WorkerImage,
+		AllowedImages: o.AllowedImages,
+		APIReader:     mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr, o.Concurrency); err != nil {
 		return nil, fmt.Errorf("set up the SyncSchedule controller: %w", err)

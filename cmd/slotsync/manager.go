@@ -19,6 +19,7 @@ func newManagerCmd() *cobra.Command {
 		leaderElect            bool
 		leaderElectionNS       string
 		workerImage            string
+		allowedImages          []string
 		concurrency            int
 	)
 	cmd := &cobra.Command{
@@ -29,7 +30,11 @@ Indexed Jobs that run 'slotsync sync', suspends them while a schedule is paused,
 their history and reports runs, freshness and partner budget in each schedule's status.
 
 It reads the cluster from the in-cluster config or $KUBECONFIG. Leader election is on
-by default so that two replicas never both create Jobs.`,
+by default so that two replicas never both create Jobs.
+
+It never lends its rights: a schedule's Jobs get only the Secrets of its namespace
+that name it in their inventory.slotsync.io/allowed-schedules annotation, and run
+only --worker-image or an image --allowed-worker-images lists.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -49,8 +54,9 @@ by default so that two replicas never both create Jobs.`,
 					LeaderElection:          leaderElect,
 					LeaderElectionNamespace: leaderElectionNS,
 				},
-				WorkerImage: workerImage,
-				Concurrency: concurrency,
+				WorkerImage:   workerImage,
+				AllowedImages: allowedImages,
+				Concurrency:   concurrency,
 			})
 			if err != nil {
 				return fmt.Errorf("create manager: %w", err)
@@ -65,6 +71,7 @@ by default so that two replicas never both create Jobs.`,
 	f.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")
 	f.StringVar(&leaderElectionNS, "leader-election-namespace", "", "namespace of the leader lease (default: the pod's namespace)")
 	f.StringVar(&workerImage, "worker-image", os.Getenv("SLOTSYNC_WORKER_IMAGE"), "image of the sync Jobs when a schedule sets none (default $SLOTSYNC_WORKER_IMAGE)")
+	f.StringSliceVar(&allowedImages, "allowed-worker-images", nil, "images beside --worker-image that a schedule may set in spec.jobTemplate.image: exact references, or prefixes ending in * right after '/', ':' or '@' (registry.example.com/slotsync:*); comma-separated or repeated (default: none)")
 	f.IntVar(&concurrency, "concurrency", 4, "schedules reconciled at once")
 	return cmd
 }

@@ -146,7 +146,7 @@ func union(sets ...map[string]bool) map[string]bool {
 var (
 	managerEverywhere = grants(
 		"/pods get,list,watch", // termination messages, pods blocked by a missing Secret
-		"/secrets get",         // the partner key's fingerprint: schedules on one key share its budget
+		"/secrets get",         // the opt-in of a schedule's Secrets; the partner key's fingerprint: schedules on one key share its budget
 		"batch/jobs create,delete,get,list,patch,watch",
 		"events.k8s.io/events create,patch",
 		"inventory.slotsync.io/syncschedules get,list,watch",
@@ -387,10 +387,12 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 	}
 
 	c := kube.Client
-	// The manager reads the key's fingerprint from it: on its own grants.
-	partner := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "partner", Namespace: ns}, StringData: map[string]string{"apiKey": "rbac-key"}}
-	if err := c.Create(ctx, partner); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatal(err)
+	// The manager checks that both Secrets allow the schedule and fingerprints
+	// the key: on its own grants.
+	for name, data := range map[string]map[string]string{"partner": {"apiKey": "rbac-key"}, "database": {"url": "postgres://rbac@db.example/rbac"}} {
+		if err := allowedSecret(ctx, c, ns, name, data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ss := fixture.SyncSchedule("rbac", ns, fixture.WithProducts(14), fixture.TodayOnly, fixture.WithPartnerURL(partnerURL),
 		fixture.WithDatabaseSecret("database", "url"),
