@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
 	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
@@ -156,6 +157,8 @@ func managerOptions(ns string, log logr.Logger, adjust func(*ctrl.Options)) mana
 		Namespace: ns, Logger: log, Adjust: adjust,
 		Clock:       clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
 		WorkerImage: workerImage, EventSource: "slotsync-manager",
+		// TestPodsAreHardened overrides the image.
+		AllowedImages: controllers.AllowedImages{"registry.example.com/other:*"},
 	}
 }
 
