@@ -15,6 +15,8 @@ import (
 func newManagerCmd() *cobra.Command {
 	var (
 		metricsAddr, probeAddr string
+		metricsSecure          bool
+		metricsCertDir         string
 		pprofAddr              string
 		leaderElect            bool
 		leaderElectionNS       string
@@ -46,9 +48,13 @@ only --worker-image or an image --allowed-worker-images lists.`,
 			if err != nil {
 				return fmt.Errorf("find the cluster: %w", err)
 			}
+			metrics := metricsserver.Options{BindAddress: metricsAddr}
+			if metricsSecure {
+				metrics = controllers.SecureMetrics(metricsAddr, metricsCertDir)
+			}
 			mgr, err := controllers.NewManager(cfg, controllers.ManagerOptions{
 				Manager: ctrl.Options{
-					Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+					Metrics:                 metrics,
 					HealthProbeBindAddress:  probeAddr,
 					PprofBindAddress:        pprofAddr,
 					LeaderElection:          leaderElect,
@@ -65,7 +71,9 @@ only --worker-image or an image --allowed-worker-images lists.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	f.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint (0 disables it)")
+	f.BoolVar(&metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to callers whose token may get /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone")
+	f.StringVar(&metricsCertDir, "metrics-cert-path", "", "directory with the metrics server's tls.crt and tls.key, reloaded when they change (default: a self-signed certificate made at start)")
 	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.StringVar(&pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints, e.g. 127.0.0.1:6060 (empty, the default, disables them)")
 	f.BoolVar(&leaderElect, "leader-elect", true, "elect a leader so that only one replica reconciles")

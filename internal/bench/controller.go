@@ -323,7 +323,8 @@ func startManager(ctx context.Context, binary, kubeconfig, dir string) (*manager
 		return nil, fmt.Errorf("create manager log: %w", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(binary, "manager", "--leader-elect=false", "--worker-image=x",
+	// Plain HTTP metrics: the benchmark scrapes its reconcile counts without a token.
+	cmd := exec.Command(binary, "manager", "--leader-elect=false", "--worker-image=x", "--metrics-secure=false",
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile

@@ -145,8 +145,10 @@ func union(sets ...map[string]bool) map[string]bool {
 // has fails the test.
 var (
 	managerEverywhere = grants(
-		"/pods get,list,watch", // termination messages, pods blocked by a missing Secret
-		"/secrets get",         // the opt-in of a schedule's Secrets; the partner key's fingerprint: schedules on one key share its budget
+		"/pods get,list,watch",                             // termination messages, pods blocked by a missing Secret
+		"/secrets get",                                     // the opt-in of a schedule's Secrets; the partner key's fingerprint: schedules on one key share its budget
+		"authentication.k8s.io/tokenreviews create",        // scrapers of its metrics: who they are
+		"authorization.k8s.io/subjectaccessreviews create", // and whether they may get /metrics
 		"batch/jobs create,delete,get,list,patch,watch",
 		"events.k8s.io/events create,patch",
 		"inventory.slotsync.io/syncschedules get,list,watch",
@@ -271,8 +273,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"", "update", "apiextensions.k8s.io", "customresourcedefinitions", "", false, false},
 		{"", "get", "", "nodes", "", false, false},
 		{"", "delete", "", "namespaces", "", false, false},
-		{"", "create", "authentication.k8s.io", "tokenreviews", "", false, true},
-		{"", "create", "authorization.k8s.io", "subjectaccessreviews", "", false, true},
+		{"", "create", "authentication.k8s.io", "tokenreviews", "", true, true},
+		{"", "create", "authorization.k8s.io", "subjectaccessreviews", "", true, true},
 		{installNS, "update", "coordination.k8s.io", "leases", "", true, false},
 		{userNS, "update", "coordination.k8s.io", "leases", "", false, false},
 		{installNS, "update", "apps", "deployments", "", false, false},
