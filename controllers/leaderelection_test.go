@@ -7,7 +7,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -20,8 +19,7 @@ import (
 // bareHarness is a harness whose managers the test starts itself.
 func bareHarness(t *testing.T, now time.Time) *harness {
 	t.Helper()
-	env := kubetest.Start(t)
-	return &harness{env: env, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: env.Namespace(t)}
+	return newHarness(t, now)
 }
 
 // electingManager is a manager that runs the reconciler only while it holds the

@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"crypto/tls"
 	"fmt"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/slotsync/slotsync/internal/kubescheme"
 )
@@ -25,6 +28,9 @@ type ManagerOptions struct {
 	Clock clock.PassiveClock
 	// WorkerImage runs the Jobs of schedules that set no image.
 	WorkerImage string
+	// AllowedImages are the images beside WorkerImage that schedules may set;
+	// none by default.
+	AllowedImages AllowedImages
 	// EventSource names the manager in the events it records; empty is
 	// slotsync-manager.
 	EventSource string
@@ -35,6 +41,9 @@ type ManagerOptions struct {
 // NewManager creates a manager that runs the SyncSchedule reconciler and answers
 // health and readiness probes; Start runs it.
 func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
+	if err := o.AllowedImages.Validate(); err != nil {
+		return nil, err
+	}
 	opts := o.Manager
 	if opts.Scheme == nil {
 		scheme, err := kubescheme.New()
@@ -60,12 +69,13 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		o.EventSource = "slotsync-manager"
 	}
 	r := &SyncScheduleReconciler{
-		Client:      mgr.GetClient(),
-		Scheme:      mgr.GetScheme(),
-		Clock:       o.Clock,
-		Recorder:    mgr.GetEventRecorder(o.EventSource),
-		WorkerImage: o.WorkerImage,
-		APIReader:   mgr.GetAPIReader(),
+		Client:        mgr.GetClient(),
+		Scheme:        mgr.GetScheme(),
+		Clock:         o.Clock,
+		Recorder:      mgr.GetEventRecorder(o.EventSource),
+		WorkerImage:   o.WorkerImage,
+		AllowedImages: o.AllowedImages,
+		APIReader:     mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr, o.Concurrency); err != nil {
 		return nil, fmt.Errorf("set up the SyncSchedule controller: %w", err)
@@ -77,4 +87,26 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// SecureMetrics reviews scrapers' tokens and access with the API server:
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// SecureMetrics serves the manager's metrics at addr over HTTPS, to callers
+// whose bearer token the API server accepts (TokenReview) and who may get the
+// non-resource URL /metrics (SubjectAccessReview), as the ClusterRole
+// slotsync-metrics-reader allows. The certificate is tls.crt and tls.key in
+// certDir, reloaded when they change; with certDir empty, or the files
+// missing, a self-signed one made at start.
+func SecureMetrics(addr, certDir string) metricsserver.Options {
+	return metricsserver.Options{
+		BindAddress:    addr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		CertDir:        certDir,
+		// HTTP/2 off: its stream handling had denial-of-service flaws
+		// (CVE-2023-44487, CVE-2023-39325) that HTTP/1.1 scrapes do not need.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
 }

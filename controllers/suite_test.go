@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/fixture"
@@ -42,18 +43,33 @@ type harness struct {
 }
 
 // start runs a manager of the test's own, watching only the test's namespace, so
-// tests can run their own clocks side by side.
-func start(t *testing.T, now time.Time) *harness {
+// tests can run their own clocks side by side; allowedImages are the images
+// beside workerImage that schedules may set.
+func start(t *testing.T, now time.Time, allowedImages ...string) *harness {
 	t.Helper()
-	return startAdjusted(t, now, nil)
+	h := newHarness(t, now)
+	opts := h.managerOptions("slotsync-test", nil)
+	opts.AllowedImages = allowedImages
+	h.mgr = managertest.Start(t, h.env, opts)
+	return h
 }
 
 // startAdjusted is start with the manager's options changed by adjust.
 func startAdjusted(t *testing.T, now time.Time, adjust func(*ctrl.Options)) *harness {
 	t.Helper()
+	h := newHarness(t, now)
+	h.mgr = managertest.Start(t, h.env, h.managerOptions("slotsync-test", adjust))
+	return h
+}
+
+// newHarness is a harness without a manager.
+func newHarness(t *testing.T, now time.Time) *harness {
+	t.Helper()
 	env := kubetest.Start(t)
 	h := &harness{env: env, c: env.Client, clock: clocktesting.NewFakeClock(now), ns: env.Namespace(t)}
-	h.mgr = managertest.Start(t, h.env, h.managerOptions("slotsync-test", adjust))
+	// The fixture's Secrets, allowing every schedule: most tests are not about them.
+	h.secret(t, "partner", map[string]string{"apiKey": "test-key"})
+	h.secret(t, "db", map[string]string{"url": "postgres://slotsync@db.example:5432/slotsync"})
 	return h
 }
 
@@ -251,11 +267,28 @@ func (h *harness) reconciled(t *testing.T, name string) {
 	})
 }
 
-// secret creates a Secret in the harness's namespace.
+// secret creates or replaces a Secret in the harness's namespace that every
+// schedule may use.
 func (h *harness) secret(t *testing.T, name string, data map[string]string) {
 	t.Helper()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}, StringData: data}
-	if err := h.c.Create(context.Background(), s); err != nil {
+	h.secretAllowing(t, name, "*", data)
+}
+
+// secretAllowing creates or replaces a Secret whose allowed-schedules
+// annotation is allowed; empty leaves the annotation out.
+func (h *harness) secretAllowing(t *testing.T, name, allowed string, data map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}}
+	_, err := controllerutil.CreateOrUpdate(ctx, h.c, s, func() error {
+		s.Annotations = nil
+		if allowed != "" {
+			s.Annotations = map[string]string{inventoryv1alpha1.AnnotationAllowedSchedules: allowed}
+		}
+		s.Data, s.StringData = nil, data
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("create Secret %s: %v", name, err)
 	}
 }

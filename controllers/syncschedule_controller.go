@@ -43,9 +43,12 @@ type SyncScheduleReconciler struct {
 	Recorder recorder.EventRecorder
 	// WorkerImage runs the Jobs of schedules that set no spec.jobTemplate.image.
 	WorkerImage string
-	// APIReader reads the partner key Secrets from the API server. Through the
-	// cache they would be every Secret of the watched namespaces, kept in memory,
-	// and need list and watch on all of them.
+	// AllowedImages are the images beside WorkerImage that a schedule may set
+	// in spec.jobTemplate.image.
+	AllowedImages AllowedImages
+	// APIReader reads the Secrets schedules name from the API server. Through
+	// the cache they would be every Secret of the watched namespaces, kept in
+	// memory, and need list and watch on all of them.
 	APIReader client.Reader
 
 	keyHashes keyHashCache
@@ -156,6 +159,9 @@ func (r *SyncScheduleReconciler) reconcileRuns(ctx context.Context, ss *inventor
 			requeue = wait
 		}
 	}
+	if st.refused != nil {
+		requeue = min(requeue, accessRecheck)
+	}
 	return requeue, nil
 }
 
@@ -205,6 +211,17 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 		// Forbid: the due run starts once the active one has finished.
 		logger.V(1).Info("run held back by an active Job", "window", band.Window, "active", j.Name)
 		st.heldBack = true
+		return nil, nil
+	}
+	// Checked at each Job created, uncached: an opt-in withdrawn stops the next run.
+	if !st.accessChecked {
+		refused, err := r.refuse(ctx, ss)
+		if err != nil {
+			return nil, err
+		}
+		st.refused, st.accessChecked = refused, true
+	}
+	if st.refused != nil {
 		return nil, nil
 	}
 	in := jobSpecInput{Band: band, Scheduled: scheduled, Name: name, DefaultImage: r.WorkerImage}
@@ -265,6 +282,9 @@ func (r *SyncScheduleReconciler) startManualRun(ctx context.Context, ss *invento
 		created, err := r.startRun(ctx, ss, jobs, band, now.Truncate(time.Second), value, st)
 		if err != nil {
 			return false, err
+		}
+		if st.refused != nil {
+			return false, nil // pending until the schedule may run
 		}
 		if created == nil {
 			all = false

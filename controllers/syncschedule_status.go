@@ -32,6 +32,10 @@ type statusBuilder struct {
 	// queued are the windows whose manual run waits for their active Job.
 	queued   []string
 	replaced []string
+	// refused says why no Job may be created; accessChecked, whether refuse
+	// ran in this reconcile.
+	refused       *refusal
+	accessChecked bool
 }
 
 // observe derives the status from the children: per window the last and next runs,
@@ -171,6 +175,8 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	switch {
 	case st.invalid != "":
 		ready(metav1.ConditionFalse, inventoryv1alpha1.ReasonInvalidSpec, st.invalid)
+	case st.refused != nil:
+		ready(metav1.ConditionFalse, st.refused.reason, st.refused.message)
 	case len(degraded) > 0:
 		ready(metav1.ConditionFalse, degradedReason, strings.Join(degraded, "; "))
 	case awaiting > 0:
@@ -239,7 +245,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	keyName := fmt.Sprintf("%s (fingerprint %s)", ref.Name+"/"+ref.Key, key)
 	if key == "" {
 		// Its Jobs cannot start without the key, so they take no one's budget.
-		keyName = fmt.Sprintf("%s (value unknown: no Secret %s or no key %s in it; no other schedule counted)", ref.Name+"/"+ref.Key, ref.Name, ref.Key)
+		keyName = fmt.Sprintf("%s (value unknown: no Secret %s that allows this schedule, or no key %s in it; no other schedule counted)", ref.Name+"/"+ref.Key, ref.Name, ref.Key)
 	}
 	if total > usable+1e-9 {
 		cond.Status, cond.Reason = metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget
@@ -266,7 +272,8 @@ type keyHashCache struct {
 }
 
 type keyHashRef struct {
-	namespace string
+	// schedule is part of the key: whether the Secret allows it is per schedule.
+	namespace, schedule string
 	inventoryv1alpha1.SecretKeyRef
 }
 
@@ -279,7 +286,7 @@ type keyHashEntry struct {
 // the identity the limiter shares a budget by; empty when the Secret or its key is
 // missing (the Jobs cannot start then, so they spend no budget).
 func (r *SyncScheduleReconciler) partnerKeyHash(ctx context.Context, ss *inventoryv1alpha1.SyncSchedule) (string, error) {
-	ref := keyHashRef{namespace: ss.Namespace, SecretKeyRef: ss.Spec.Partner.APIKeySecretRef}
+	ref := keyHashRef{namespace: ss.Namespace, schedule: ss.Name, SecretKeyRef: ss.Spec.Partner.APIKeySecretRef}
 	now := r.Clock.Now()
 	c := &r.keyHashes
 	c.mu.Lock()
@@ -294,6 +301,11 @@ func (r *SyncScheduleReconciler) partnerKeyHash(ctx context.Context, ss *invento
 			return "", nil
 		}
 		return "", fmt.Errorf("read partner key Secret %s/%s: %w", ss.Namespace, ref.Name, err)
+	}
+	// A Secret that has not opted in is not fingerprinted: status would let the
+	// schedule's editors test guesses of a value they may not read.
+	if !inventoryv1alpha1.SecretAllows(secret.Annotations, ss.Name) {
+		return "", nil
 	}
 	value := secret.Data[ref.Key]
 	if len(value) == 0 {
@@ -346,8 +358,13 @@ func (r *SyncScheduleReconciler) emitTransitions(orig, ss *inventoryv1alpha1.Syn
 	if c, ok := changed(inventoryv1alpha1.ConditionBudgetExceeded); ok && c.Status == metav1.ConditionTrue {
 		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Budget", "%s", c.Message)
 	}
-	if c, ok := changed(inventoryv1alpha1.ConditionReady); ok && c.Reason == inventoryv1alpha1.ReasonInvalidSpec {
-		r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
+	if c, ok := changed(inventoryv1alpha1.ConditionReady); ok {
+		switch c.Reason {
+		case inventoryv1alpha1.ReasonInvalidSpec:
+			r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
+		case inventoryv1alpha1.ReasonSecretNotAllowed, inventoryv1alpha1.ReasonImageNotAllowed:
+			r.Recorder.Eventf(ss, nil, corev1.EventTypeWarning, c.Reason, "Refuse", "%s", c.Message)
+		}
 	}
 }
 

@@ -59,8 +59,18 @@ const (
 	// ReasonInvalidSpec: the spec passed schema validation but cannot be run,
 	// e.g. an unknown time zone.
 	ReasonInvalidSpec = "InvalidSpec"
-	// ReasonSecretMissing: a referenced Secret or key does not exist.
+	// ReasonSecretMissing: a pod of an active Job cannot start because its
+	// Secret or key does not exist (removed after the Job was created, or a
+	// key the Secret lacks).
 	ReasonSecretMissing = "SecretMissing"
+	// ReasonSecretNotAllowed: a referenced Secret does not exist or does not
+	// name this schedule in its AnnotationAllowedSchedules, so no Job is
+	// created; the message says the command that allows it.
+	ReasonSecretNotAllowed = "SecretNotAllowed"
+	// ReasonImageNotAllowed: spec.jobTemplate.image is not among the worker
+	// images the manager allows (--allowed-worker-images), so no Job is
+	// created.
+	ReasonImageNotAllowed = "ImageNotAllowed"
 	// ReasonJobCreateFailed: the API server refused a run's Job, e.g. over a
 	// ResourceQuota; the controller retries.
 	ReasonJobCreateFailed = "JobCreateFailed"
@@ -89,6 +99,12 @@ const (
 	// window. Any new value (conventionally the current time) requests one
 	// more run; status.lastHandledRequest records the last value handled.
 	AnnotationRequestedAt = "inventory.slotsync.io/requested-at"
+	// AnnotationAllowedSchedules on a Secret lists, comma-separated, the
+	// SyncSchedules of its namespace that may pass it to their Jobs, or "*"
+	// for all of them. The controller creates no Job whose Secrets do not
+	// name its schedule: setting it takes update on the Secret, so editing a
+	// schedule never reaches a Secret its editor could not read.
+	AnnotationAllowedSchedules = "inventory.slotsync.io/allowed-schedules"
 )
 
 // ExitCodePartnerUnauthorized is the sync worker's exit code when the partner

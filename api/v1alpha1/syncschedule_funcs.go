@@ -190,3 +190,25 @@ func (s *SyncSchedule) PendingRunRequest() (string, bool) {
 	v := s.Annotations[AnnotationRequestedAt]
 	return v, v != "" && v != s.Status.LastHandledRequest
 }
+
+// SecretAllows reports whether a Secret with these annotations may be used by
+// the SyncSchedule named schedule of its namespace: its
+// AnnotationAllowedSchedules names the schedule or is "*".
+func SecretAllows(annotations map[string]string, schedule string) bool {
+	for _, name := range strings.Split(annotations[AnnotationAllowedSchedules], ",") {
+		if name = strings.TrimSpace(name); name != "" && (name == "*" || name == schedule) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowingSchedule is the AnnotationAllowedSchedules value that allows
+// schedule beside what annotations already allow.
+func AllowingSchedule(annotations map[string]string, schedule string) string {
+	old := strings.TrimSpace(annotations[AnnotationAllowedSchedules])
+	if old == "" {
+		return schedule
+	}
+	return old + "," + schedule
+}

@@ -278,3 +278,39 @@ func TestBandActiveDeadlineSeconds(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretAllows(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		schedule    string
+		want        bool
+	}{
+		{name: "no annotations", annotations: nil, schedule: "sample", want: false},
+		{name: "other annotations", annotations: map[string]string{"a": "sample"}, schedule: "sample", want: false},
+		{name: "empty", annotations: map[string]string{AnnotationAllowedSchedules: ""}, schedule: "sample", want: false},
+		{name: "the schedule", annotations: map[string]string{AnnotationAllowedSchedules: "sample"}, schedule: "sample", want: true},
+		{name: "in a list with spaces", annotations: map[string]string{AnnotationAllowedSchedules: "nightly, sample ,x"}, schedule: "sample", want: true},
+		{name: "every schedule", annotations: map[string]string{AnnotationAllowedSchedules: "*"}, schedule: "sample", want: true},
+		{name: "another schedule", annotations: map[string]string{AnnotationAllowedSchedules: "nightly"}, schedule: "sample", want: false},
+		{name: "a prefix is not a name", annotations: map[string]string{AnnotationAllowedSchedules: "sam*,sample-eu"}, schedule: "sample", want: false},
+		{name: "true is not a name", annotations: map[string]string{AnnotationAllowedSchedules: "true"}, schedule: "sample", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SecretAllows(tt.annotations, tt.schedule); got != tt.want {
+				t.Errorf("SecretAllows(%v, %q) = %t, want %t", tt.annotations, tt.schedule, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAllowingSchedule(t *testing.T) {
+	if got := AllowingSchedule(nil, "sample"); got != "sample" {
+		t.Errorf("AllowingSchedule(nil) = %q, want sample", got)
+	}
+	got := AllowingSchedule(map[string]string{AnnotationAllowedSchedules: "nightly"}, "sample")
+	if got != "nightly,sample" || !SecretAllows(map[string]string{AnnotationAllowedSchedules: got}, "nightly") {
+		t.Errorf("AllowingSchedule(nightly) = %q, want nightly,sample", got)
+	}
+}

@@ -137,6 +137,9 @@ func controllerOnce(ctx context.Context, h *harness, n int) (controllerRun, erro
 	if err := api.c.Create(ctx, ns); err != nil {
 		return run, fmt.Errorf("create namespace: %w", err)
 	}
+	if err := createSecrets(ctx, api.c, ns.Name, n); err != nil {
+		return run, err
+	}
 	before, err := mgr.reconciles()
 	if err != nil {
 		return run, err
@@ -180,6 +183,34 @@ func controllerOnce(ctx context.Context, h *harness, n int) (controllerRun, erro
 		return run, err
 	}
 	return run, nil
+}
+
+// createSecrets creates the Secrets createSchedules' schedules use, each
+// allowing every schedule: a partner key each and one database URL. Without
+// them the controller creates no Job.
+func createSecrets(ctx context.Context, c client.Client, ns string, n int) error {
+	secret := func(name string, data map[string]string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Annotations: map[string]string{inventoryv1alpha1.AnnotationAllowedSchedules: "*"}}, StringData: data}
+	}
+	if err := c.Create(ctx, secret("db", map[string]string{"url": "postgres://bench@db.example/bench"})); err != nil {
+		return fmt.Errorf("create Secret db: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			s := secret(fmt.Sprintf("partner-%05d", i), map[string]string{"apiKey": fmt.Sprintf("bench-key-%05d", i)})
+			if err := c.Create(ctx, s); err != nil {
+				return fmt.Errorf("create Secret %s: %w", s.Name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func createSchedules(ctx context.Context, c client.Client, ns string, n int) error {
@@ -292,7 +323,8 @@ func startManager(ctx context.Context, binary, kubeconfig, dir string) (*manager
 		return nil, fmt.Errorf("create manager log: %w", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(binary, "manager", "--leader-elect=false", "--worker-image=x",
+	// Plain HTTP metrics: the benchmark scrapes its reconcile counts without a token.
+	cmd := exec.Command(binary, "manager", "--leader-elect=false", "--worker-image=x", "--metrics-secure=false",
 		"--metrics-bind-address="+metricsAddr, "--health-probe-bind-address="+probeAddr)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile

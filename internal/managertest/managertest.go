@@ -31,6 +31,8 @@ type Options struct {
 	Clock     clock.PassiveClock
 	// WorkerImage is the image of the Jobs' workers.
 	WorkerImage string
+	// AllowedImages are the other images schedules may set.
+	AllowedImages controllers.AllowedImages
 	// EventSource names the manager in the events it records.
 	EventSource string
 	// Logger, if set, is the manager's logger, also in its reconcilers' contexts.
@@ -73,7 +75,7 @@ func Start(t *testing.T, env *kubetest.Env, o Options) *Manager {
 		o.Adjust(&opts)
 	}
 	mgr, err := controllers.NewManager(cfg, controllers.ManagerOptions{
-		Manager: opts, Clock: o.Clock, WorkerImage: o.WorkerImage, EventSource: o.EventSource, Concurrency: 2,
+		Manager: opts, Clock: o.Clock, WorkerImage: o.WorkerImage, AllowedImages: o.AllowedImages, EventSource: o.EventSource, Concurrency: 2,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,15 +14,19 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/controllers"
 	"github.com/slotsync/slotsync/internal/fixture"
 	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/managertest"
@@ -116,8 +120,34 @@ func startController(t *testing.T, log logr.Logger) *controllerEnv {
 	t.Helper()
 	kube := kubetest.Start(t)
 	e := &controllerEnv{kube: kube, c: kube.Client, ns: kube.Namespace(t)}
+	e.secret(t, "partner", map[string]string{"apiKey": "test-key"})
+	e.secret(t, "database", map[string]string{"url": "postgres://slotsync@db.example:5432/slotsync"})
 	managertest.Start(t, kube, managerOptions(e.ns, log, nil))
 	return e
+}
+
+// secret creates or replaces a Secret of the namespace that every schedule
+// there may use.
+func (e *controllerEnv) secret(t *testing.T, name string, data map[string]string) {
+	t.Helper()
+	if err := allowedSecret(context.Background(), e.c, e.ns, name, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// allowedSecret creates or replaces a Secret that every schedule of its
+// namespace may use.
+func allowedSecret(ctx context.Context, c client.Client, ns, name string, data map[string]string) error {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	_, err := controllerutil.CreateOrUpdate(ctx, c, s, func() error {
+		s.Annotations = map[string]string{inventoryv1alpha1.AnnotationAllowedSchedules: "*"}
+		s.Data, s.StringData = nil, data
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create Secret %s/%s: %w", ns, name, err)
+	}
+	return nil
 }
 
 // managerOptions are those of the tests' managers: on a fake clock, naming
@@ -127,6 +157,8 @@ func managerOptions(ns string, log logr.Logger, adjust func(*ctrl.Options)) mana
 		Namespace: ns, Logger: log, Adjust: adjust,
 		Clock:       clocktesting.NewFakeClock(time.Date(2026, 12, 1, 8, 0, 5, 0, time.UTC)),
 		WorkerImage: workerImage, EventSource: "slotsync-manager",
+		// TestPodsAreHardened overrides the image.
+		AllowedImages: controllers.AllowedImages{"registry.example.com/other:*"},
 	}
 }
 

@@ -34,6 +34,23 @@ func portSet(rules [][]networkingv1.NetworkPolicyPort) []string {
 	return slices.Compact(out)
 }
 
+// peers describes the clients an ingress rule admits: empty for every client,
+// the namespace's name for exactly all pods of one namespace (by its
+// kubernetes.io/metadata.name label, which the API server sets and no one else
+// can), else the peers themselves.
+func peers(from []networkingv1.NetworkPolicyPeer) string {
+	if len(from) == 0 {
+		return ""
+	}
+	if len(from) == 1 && from[0].PodSelector == nil && from[0].IPBlock == nil && from[0].NamespaceSelector != nil &&
+		len(from[0].NamespaceSelector.MatchExpressions) == 0 && len(from[0].NamespaceSelector.MatchLabels) == 1 {
+		if ns, ok := from[0].NamespaceSelector.MatchLabels[corev1.LabelMetadataName]; ok {
+			return ns
+		}
+	}
+	return fmt.Sprintf("%+v", from)
+}
+
 func containerPorts(spec corev1.PodSpec) []string {
 	var out []string
 	for _, c := range spec.Containers {
@@ -48,8 +65,10 @@ func containerPorts(spec corev1.PodSpec) []string {
 // TestNetworkPolicies checks the NetworkPolicies config/default installs against
 // the pods they are for: the manager's and the API's from config/, and a sync
 // Job's as the controller builds it. Each pod is selected by its own policy and
-// no other; ingress is only on the ports its containers serve (none for Jobs);
-// egress only to the ports it needs. The API server accepts the policies.
+// no other; ingress is only on the ports its containers serve (none for Jobs),
+// the manager's metrics from the namespace monitoring only, its probes from
+// anywhere; egress only to the ports it needs. The API server accepts the
+// policies.
 func TestNetworkPolicies(t *testing.T) {
 	objs := kustomize(t, "default")
 	e := startController(t, logr.Discard())
@@ -58,12 +77,17 @@ func TestNetworkPolicies(t *testing.T) {
 	pods := map[string]struct {
 		labels  map[string]string
 		ingress []string
-		egress  []string
+		// from names, for the ingress ports open to one namespace only, that
+		// namespace; the others are open to every client.
+		from   map[string]string
+		egress []string
 	}{
 		"manager": {
 			labels:  deployment(t, objs, "slotsync-manager").Spec.Template.Labels,
 			ingress: containerPorts(deployment(t, objs, "slotsync-manager").Spec.Template.Spec),
-			egress:  []string{"443/TCP", "53/TCP", "53/UDP", "6443/TCP"},
+			// Metrics to Prometheus only; probes from the kubelet, wherever it is.
+			from:   map[string]string{"8443/TCP": "monitoring"},
+			egress: []string{"443/TCP", "53/TCP", "53/UDP", "6443/TCP"},
 		},
 		"api": {
 			labels:  deployment(t, objs, "slotsync-api").Spec.Template.Labels,
@@ -76,8 +100,15 @@ func TestNetworkPolicies(t *testing.T) {
 			egress:  []string{"443/TCP", "53/TCP", "53/UDP", "5432/TCP", "80/TCP"},
 		},
 	}
-	if got := pods["manager"].ingress; !slices.Equal(got, []string{"8080/TCP", "8081/TCP"}) {
-		t.Errorf("the manager serves %v, want metrics 8080 and probes 8081", got)
+	if got := pods["manager"].ingress; !slices.Equal(got, []string{"8081/TCP", "8443/TCP"}) {
+		t.Errorf("the manager serves %v, want probes 8081 and metrics 8443", got)
+	}
+	// The probes are on the port open to all, not on the metrics port.
+	mc := deployment(t, objs, "slotsync-manager").Spec.Template.Spec.Containers[0]
+	for _, p := range []*corev1.Probe{mc.LivenessProbe, mc.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || (p.HTTPGet.Port.String() != "health" && p.HTTPGet.Port.String() != "8081") {
+			t.Errorf("manager probe %+v, want HTTP on port health (8081)", p)
+		}
 	}
 	if got := pods["api"].ingress; !slices.Equal(got, []string{"8080/TCP"}) {
 		t.Errorf("the API serves %v, want 8080", got)
@@ -115,10 +146,16 @@ func TestNetworkPolicies(t *testing.T) {
 			}
 			selected[name] = append(selected[name], np.Name)
 			var in, out [][]networkingv1.NetworkPolicyPort
+			from := map[string]string{}
 			for _, r := range np.Spec.Ingress {
 				in = append(in, r.Ports)
-				if len(r.From) > 0 {
-					t.Errorf("policy %s: ingress of the %s from %+v only; want the port open to its clients wherever they are", np.Name, name, r.From)
+				for _, port := range portSet([][]networkingv1.NetworkPolicyPort{r.Ports}) {
+					from[port] = peers(r.From)
+				}
+			}
+			for _, port := range pod.ingress {
+				if got, want := from[port], pod.from[port]; got != want {
+					t.Errorf("policy %s lets into the %s on %s from %q, want %q (empty: every client)", np.Name, name, port, got, want)
 				}
 			}
 			for _, r := range np.Spec.Egress {

@@ -145,8 +145,10 @@ func union(sets ...map[string]bool) map[string]bool {
 // has fails the test.
 var (
 	managerEverywhere = grants(
-		"/pods get,list,watch", // termination messages, pods blocked by a missing Secret
-		"/secrets get",         // the partner key's fingerprint: schedules on one key share its budget
+		"/pods get,list,watch",                             // termination messages, pods blocked by a missing Secret
+		"/secrets get",                                     // the opt-in of a schedule's Secrets; the partner key's fingerprint: schedules on one key share its budget
+		"authentication.k8s.io/tokenreviews create",        // scrapers of its metrics: who they are
+		"authorization.k8s.io/subjectaccessreviews create", // and whether they may get /metrics
 		"batch/jobs create,delete,get,list,patch,watch",
 		"events.k8s.io/events create,patch",
 		"inventory.slotsync.io/syncschedules get,list,watch",
@@ -271,8 +273,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"", "update", "apiextensions.k8s.io", "customresourcedefinitions", "", false, false},
 		{"", "get", "", "nodes", "", false, false},
 		{"", "delete", "", "namespaces", "", false, false},
-		{"", "create", "authentication.k8s.io", "tokenreviews", "", false, true},
-		{"", "create", "authorization.k8s.io", "subjectaccessreviews", "", false, true},
+		{"", "create", "authentication.k8s.io", "tokenreviews", "", true, true},
+		{"", "create", "authorization.k8s.io", "subjectaccessreviews", "", true, true},
 		{installNS, "update", "coordination.k8s.io", "leases", "", true, false},
 		{userNS, "update", "coordination.k8s.io", "leases", "", false, false},
 		{installNS, "update", "apps", "deployments", "", false, false},
@@ -387,10 +389,12 @@ func runManagerAs(t *testing.T, kube *kubetest.Env, cfg *rest.Config, ns string)
 	}
 
 	c := kube.Client
-	// The manager reads the key's fingerprint from it: on its own grants.
-	partner := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "partner", Namespace: ns}, StringData: map[string]string{"apiKey": "rbac-key"}}
-	if err := c.Create(ctx, partner); client.IgnoreAlreadyExists(err) != nil {
-		t.Fatal(err)
+	// The manager checks that both Secrets allow the schedule and fingerprints
+	// the key: on its own grants.
+	for name, data := range map[string]map[string]string{"partner": {"apiKey": "rbac-key"}, "database": {"url": "postgres://rbac@db.example/rbac"}} {
+		if err := allowedSecret(ctx, c, ns, name, data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ss := fixture.SyncSchedule("rbac", ns, fixture.WithProducts(14), fixture.TodayOnly, fixture.WithPartnerURL(partnerURL),
 		fixture.WithDatabaseSecret("database", "url"),

@@ -203,9 +203,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	kubeLog := out.logger("manager log")
 	e := startController(t, kubeLog)
 	for name, data := range map[string]map[string]string{"partner": {"apiKey": partnerKey}, "database": {"url": dbURL}} {
-		if err := e.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}, StringData: data}); err != nil {
-			t.Fatal(err)
-		}
+		e.secret(t, name, data)
 	}
 	jobs := e.schedule(t, "leakcheck")
 	job := jobs[0]
