@@ -30,9 +30,13 @@ func objectMeta(name, namespace string) metav1.ObjectMeta {
 
 // ScheduleSecret is a Secret in Namespace that a SyncSchedule reads (partner key,
 // database URL). The environment and the end-to-end test make every such Secret
-// here, so what the controller requires of them is set in one place.
+// here, so what the controller requires of them is set in one place: every
+// schedule of the dev namespace may use them (the sample, and those the
+// end-to-end test makes); the controller runs no Job otherwise.
 func ScheduleSecret(name string, data map[string]string) *corev1.Secret {
-	return &corev1.Secret{ObjectMeta: objectMeta(name, Namespace), StringData: data}
+	meta := objectMeta(name, Namespace)
+	meta.Annotations = map[string]string{inventoryv1alpha1.AnnotationAllowedSchedules: "*"}
+	return &corev1.Secret{ObjectMeta: meta, StringData: data}
 }
 
 // ServiceAccountKubeconfig writes a kubeconfig that acts as a ServiceAccount with a

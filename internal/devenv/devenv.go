@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/kubescheme"
 	"github.com/slotsync/slotsync/internal/localnode"
 	"github.com/slotsync/slotsync/internal/partnersim"
@@ -284,9 +283,6 @@ func (e *Env) install(ctx context.Context) error {
 		ScheduleSecret("slotsync-database", map[string]string{"url": e.DatabaseURL}),
 	}
 	for _, s := range secrets {
-		// Every schedule of the dev namespace may use them (the sample, and those
-		// the end-to-end test makes); the controller runs no Job otherwise.
-		s.Annotations = map[string]string{inventoryv1alpha1.AnnotationAllowedSchedules: "*"}
 		if err := e.Client.Create(ctx, s); err != nil {
 			return fmt.Errorf("create Secret %s: %w", s.Name, err)
 		}
