@@ -20,6 +20,7 @@ import (
 func newAPICmd() *cobra.Command {
 	var (
 		listen         string
+		metricsAddr    string
 		schedule       string
 		timezone       string
 		cacheSize      int
@@ -40,19 +41,22 @@ func newAPICmd() *cobra.Command {
   GET  /api/v1/experience/{id}/dates                    dates with places, lowest price
   GET  /api/v1/sync/status                              the schedule's state (RBAC: get)
   POST /api/v1/sync/pause, /api/v1/sync/resume          set spec.paused (RBAC: pause, resume)
-  GET  /healthz, /readyz, /metrics
+  GET  /healthz, /readyz
+  GET  /metrics on --metrics-bind-address               Prometheus (RBAC: get /metrics)
 
 The sync routes act on --schedule, or on ?schedule=NAME in its namespace. They take a
 Kubernetes bearer token made for --token-audience (kubectl create token NAME --audience
 slotsync), checked with a TokenReview and a SubjectAccessReview, and set spec.paused by
-server-side apply as the field manager slotsync-api.
+server-side apply as the field manager slotsync-api. /metrics is on a port of its own so
+that a NetworkPolicy can admit only Prometheus there; it takes the same kind of token,
+whose user may get the non-resource URL /metrics.
 
 Answers of the slots and dates routes are cached (--cache-size entries) and dropped
 when the sync worker commits a new snapshot of that product and date, which Postgres
 notifies; while that notification channel is down the cache is off.
 
-It serves HTTPS with --tls-cert-file and --tls-key-file (config/api mounts them from
-a Secret; a renewed certificate is picked up without a restart), and plain HTTP only
+It serves HTTPS with --tls-cert-file and --tls-key-file on both ports (config/api mounts
+them from a Secret; a renewed certificate is picked up without a restart), and plain HTTP only
 with --insecure-http, for local development: bearer tokens must not cross the network
 in clear.
 
@@ -140,11 +144,19 @@ Environment:
 			if err != nil {
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
-			return srv.Serve(ctx, ln)
+			var metricsLn net.Listener
+			if metricsAddr != "0" {
+				if metricsLn, err = net.Listen("tcp", metricsAddr); err != nil {
+					ln.Close()
+					return fmt.Errorf("--metrics-bind-address %s: %w", metricsAddr, err)
+				}
+			}
+			return srv.Serve(ctx, ln, metricsLn)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", ":8080", "address to serve on")
+	f.StringVar(&listen, "listen", ":8080", "address to serve the REST routes and probes on")
+	f.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "address to serve /metrics on, over the same TLS as --listen (0: no metrics)")
 	f.StringVar(&schedule, "schedule", "", "namespace/name of the SyncSchedule the sync routes act on (required)")
 	f.StringVar(&timezone, "timezone", "UTC", "IANA time zone whose calendar defines today for the dates route of products whose sync recorded no zone")
 	f.IntVar(&cacheSize, "cache-size", api.DefaultCacheSize, "slots and dates answers kept in the read cache (0: no cache)")

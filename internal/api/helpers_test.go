@@ -123,7 +123,7 @@ func newAPIEnv(t *testing.T, o options) *apiEnv {
 	e.srv = srv
 	sctx, stop := context.WithCancel(logr.NewContext(ctx, e.logs.logger()))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
+	go func() { served <- srv.Serve(sctx, ln, nil) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-served; err != nil {

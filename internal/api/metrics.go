@@ -88,6 +88,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 // MetricsHandler serves the metrics without authentication, for callers in
-// the same process (tests); Handler's /metrics asks for a token allowed to
-// get it.
+// the same process (tests, benchmarks); the metrics port of Serve asks for a
+// token allowed to get them.
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }

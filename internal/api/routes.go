@@ -32,15 +32,28 @@ func (s *Server) routes() []route {
 		{method: http.MethodGet, path: "/openapi.yaml", handler: handlerFunc(serveOpenAPI)},
 		{method: http.MethodGet, path: "/healthz", handler: handlerFunc(healthz), quiet: true},
 		{method: http.MethodGet, path: "/readyz", handler: handlerFunc(s.readyz), quiet: true},
+	}
+}
+
+// metricsRoutes are the metrics port's. The probes stay on the REST port,
+// which the kubelet may always reach; this one only scrapers.
+func (s *Server) metricsRoutes() []route {
+	return []route{
 		{method: http.MethodGet, path: metricsPath, handler: handlerFunc(s.serveMetrics), quiet: true},
 	}
 }
 
-func (s *Server) newHandler() http.Handler {
+// What a path no route matches answers, on each port.
+const (
+	restNotFound    = "no such route: the API serves /api/v1/experience/{id}/slots, /api/v1/experience/{id}/dates and /api/v1/sync/...; see /openapi.yaml"
+	metricsNotFound = "no such route: this port serves " + metricsPath + " only"
+)
+
+func (s *Server) newHandler(routes []route, notFound string) http.Handler {
 	mux := http.NewServeMux()
 	quiet := map[string]bool{}
 	allowed := map[string][]string{}
-	for _, rt := range s.routes() {
+	for _, rt := range routes {
 		mux.Handle(rt.pattern(), rt.handler)
 		quiet[rt.pattern()] = rt.quiet
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
@@ -51,7 +64,7 @@ func (s *Server) newHandler() http.Handler {
 		mux.Handle(path, methodNotAllowed(methods))
 	}
 	mux.Handle("/", handlerFunc(func(http.ResponseWriter, *http.Request) error {
-		return errorf(http.StatusNotFound, "no such route: the API serves /api/v1/experience/{id}/slots, /api/v1/experience/{id}/dates and /api/v1/sync/...; see /openapi.yaml")
+		return errorf(http.StatusNotFound, "%s", notFound)
 	}))
 	return &instrumented{server: s, mux: mux, quiet: quiet}
 }

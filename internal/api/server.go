@@ -109,6 +109,9 @@ type Server struct {
 	cache   *cache
 	metrics *metrics
 	handler http.Handler
+	// metricsHandler serves the metrics port: /metrics alone, so that a
+	// NetworkPolicy can admit scrapers there and every client on the REST port.
+	metricsHandler http.Handler
 	// certs is nil when serving plain HTTP.
 	certs *certwatcher.CertWatcher
 }
@@ -169,29 +172,21 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.handler = s.newHandler()
+	s.handler = s.newHandler(s.routes(), restNotFound)
+	s.metricsHandler = s.newHandler(s.metricsRoutes(), metricsNotFound)
 	return s, nil
 }
 
-// Handler is the API's HTTP handler, with its request limits, logs and metrics.
+// Handler is the REST port's HTTP handler (routes and probes), with its
+// request limits, logs and metrics.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves the API on ln and keeps the read cache coherent until ctx is
-// done, then stops accepting requests and lets those in flight finish.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve serves the REST routes and probes on ln and, unless metricsLn is nil,
+// /metrics on metricsLn, both over TLS when the Server has a certificate; it
+// keeps the read cache coherent until ctx is done, then stops accepting
+// requests and lets those in flight finish.
+func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	log := logr.FromContextOrDiscard(ctx)
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      s.requestTimeout + writeSlack,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		// Requests keep the logger but not the cancellation: a shutdown lets
-		// them finish.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		ErrorLog:    stdlog.New(logWriter{log.WithName("http")}, "", 0),
-	}
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
@@ -204,6 +199,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		<-watched
 	}()
 
+	var tlsConfig *tls.Config
 	if s.certs != nil {
 		certsDone := make(chan struct{})
 		go func() {
@@ -217,33 +213,80 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			stopWatch()
 			<-certsDone
 		}()
-		ln = tls.NewListener(ln, &tls.Config{
+		tlsConfig = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: s.certs.GetCertificate,
 			// HTTP/1.1 only: the requests are small, and HTTP/2 brings its own
 			// resource-exhaustion attacks (rapid reset) for no gain here.
 			NextProtos: []string{"http/1.1"},
-		})
+		}
 	}
 
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	log.Info("serving the REST API", "address", ln.Addr().String(), "tls", s.certs != nil)
+	ports := []*port{{name: "REST", ln: ln, handler: s.handler}}
+	if metricsLn != nil {
+		ports = append(ports, &port{name: "metrics", ln: metricsLn, handler: s.metricsHandler})
+	}
+	served := make(chan error, len(ports))
+	for _, p := range ports {
+		p.hs = s.httpServer(ctx, p.handler)
+		l := p.ln
+		if tlsConfig != nil {
+			l = tls.NewListener(l, tlsConfig)
+		}
+		go func() {
+			if err := p.hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("serve the %s port: %w", p.name, err)
+				return
+			}
+			served <- nil
+		}()
+		log.Info("serving", "port", p.name, "address", l.Addr().String(), "tls", tlsConfig != nil)
+	}
 
+	var errs []error
+	running := len(ports)
 	select {
 	case err := <-served:
-		return fmt.Errorf("serve the REST API: %w", err)
+		// One port failing takes the other down: a pod without metrics or
+		// without its API should restart rather than half-serve.
+		errs = append(errs, err)
+		running--
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut the REST API down: %w", err)
+	for _, p := range ports {
+		if err := p.hs.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut the %s port down: %w", p.name, err))
+		}
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve the REST API: %w", err)
+	for ; running > 0; running-- {
+		errs = append(errs, <-served)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// port is one listener of Serve with its HTTP server.
+type port struct {
+	name    string // REST or metrics
+	ln      net.Listener
+	handler http.Handler
+	hs      *http.Server
+}
+
+func (s *Server) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      s.requestTimeout + writeSlack,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// Requests keep the logger but not the cancellation: a shutdown lets
+		// them finish.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:    stdlog.New(logWriter{logr.FromContextOrDiscard(ctx).WithName("http")}, "", 0),
+	}
 }
 
 // logWriter sends net/http's own messages (TLS handshakes, panics) to logr.

@@ -95,10 +95,10 @@ func (ca *testCA) issue(t *testing.T, certFile, keyFile string) {
 	}
 }
 
-// serveTLS serves cfg over HTTPS with a certificate of ca and returns the
-// base URL. The store is one that cannot connect: the routes these tests
-// call never read the database.
-func serveTLS(t *testing.T, ca *testCA, cfg api.Config) (string, api.Config) {
+// serveTLS serves cfg over HTTPS with a certificate of ca, on a REST port and
+// a metrics port, and returns their addresses. The store is one that cannot
+// connect: the routes these tests call never read the database.
+func serveTLS(t *testing.T, ca *testCA, cfg api.Config) (rest, metrics string, _ api.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg.TLSCertFile, cfg.TLSKeyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
@@ -114,20 +114,22 @@ func serveTLS(t *testing.T, ca *testCA, cfg api.Config) (string, api.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var lns [2]net.Listener
+	for i := range lns {
+		if lns[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sctx, stop := context.WithCancel(logr.NewContext(ctx, logr.Discard()))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
+	go func() { served <- srv.Serve(sctx, lns[0], lns[1]) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), cfg
+	return lns[0].Addr().String(), lns[1].Addr().String(), cfg
 }
 
 func trusting(pool *x509.CertPool) *http.Client {
@@ -156,7 +158,7 @@ func status(c *http.Client, url, token string) (int, error) {
 func TestServesHTTPS(t *testing.T) {
 	t.Parallel()
 	ca := newCA(t, "slotsync test CA")
-	addr, cfg := serveTLS(t, ca, api.Config{CacheSize: 0})
+	addr, _, cfg := serveTLS(t, ca, api.Config{CacheSize: 0})
 
 	if code, err := status(trusting(ca.pool), "https://"+addr+"/healthz", ""); err != nil || code != http.StatusOK {
 		t.Fatalf("GET /healthz over TLS trusting the CA: %d %v, want 200", code, err)
@@ -181,9 +183,11 @@ func TestServesHTTPS(t *testing.T) {
 	})
 }
 
-// TestMetricsNeedATokenAllowedToGetThem: over the same TLS, /metrics answers
-// 401 without a token, 403 to a user RBAC does not allow get on /metrics,
-// and the metrics to one it does.
+// TestMetricsNeedATokenAllowedToGetThem: /metrics is served on the metrics
+// port alone, over the same TLS: it answers 401 without a token, 403 to a
+// user RBAC does not allow get on /metrics, and the metrics to one it does.
+// The REST port answers 404 for it even to that user, so that a
+// NetworkPolicy on the metrics port is the only way in.
 func TestMetricsNeedATokenAllowedToGetThem(t *testing.T) {
 	t.Parallel()
 	k := startKube(t)
@@ -213,8 +217,8 @@ func TestMetricsNeedATokenAllowedToGetThem(t *testing.T) {
 	}
 
 	ca := newCA(t, "slotsync test CA")
-	addr, _ := serveTLS(t, ca, api.Config{Kube: k.Client, Reviews: cs, Schedule: types.NamespacedName{Namespace: ns, Name: "nightly"}})
-	c, url := trusting(ca.pool), "https://"+addr+"/metrics"
+	rest, metrics, _ := serveTLS(t, ca, api.Config{Kube: k.Client, Reviews: cs, Schedule: types.NamespacedName{Namespace: ns, Name: "nightly"}})
+	c, url := trusting(ca.pool), "https://"+metrics+"/metrics"
 	eventually(t, 30*time.Second, func() error {
 		code, err := status(c, url, scraper)
 		if err != nil || code != http.StatusOK {
@@ -233,5 +237,22 @@ func TestMetricsNeedATokenAllowedToGetThem(t *testing.T) {
 		if code, err := status(c, url, tt.token); err != nil || code != tt.want {
 			t.Errorf("/metrics with %s: %d %v, want %d", name, code, err, tt.want)
 		}
+	}
+	if code, err := status(&http.Client{Timeout: 10 * time.Second}, "http://"+metrics+"/metrics", scraper); err == nil && code == http.StatusOK {
+		t.Error("the metrics port answered plain HTTP")
+	}
+
+	// Each port serves only its own routes.
+	for _, tt := range []struct{ port, addr, path string }{
+		{"REST", rest, "/metrics"},
+		{"metrics", metrics, "/healthz"},
+		{"metrics", metrics, "/api/v1/sync/status"},
+	} {
+		if code, err := status(c, "https://"+tt.addr+tt.path, scraper); err != nil || code != http.StatusNotFound {
+			t.Errorf("%s on the %s port: %d %v, want 404", tt.path, tt.port, code, err)
+		}
+	}
+	if code, err := status(c, "https://"+rest+"/healthz", ""); err != nil || code != http.StatusOK {
+		t.Errorf("/healthz on the REST port: %d %v, want 200", code, err)
 	}
 }

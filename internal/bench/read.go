@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -336,10 +337,12 @@ func loadProducts(ctx context.Context, dbURL string, sz readSizes, first time.Ti
 
 // apiServer is an internal/api server on a loopback port.
 type apiProc struct {
-	url    string
-	db     *store.Store
-	cancel context.CancelFunc
-	done   chan error
+	url string
+	// metrics is read in process: the API's metrics port takes a token.
+	metrics http.Handler
+	db      *store.Store
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func startAPI(ctx context.Context, dbURL string, cacheSize int) (*apiProc, error) {
@@ -358,8 +361,8 @@ func startAPI(ctx context.Context, dbURL string, cacheSize int) (*apiProc, error
 		return nil, fmt.Errorf("listen for the API: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	p := &apiProc{url: "http://" + ln.Addr().String(), db: db, cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- srv.Serve(sctx, ln) }()
+	p := &apiProc{url: "http://" + ln.Addr().String(), metrics: srv.MetricsHandler(), db: db, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- srv.Serve(sctx, ln, nil) }()
 	// Ready, and with the cache on, live: a hit needs the snapshot listener.
 	var last error
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
@@ -405,16 +408,12 @@ func (p *apiProc) waitCacheLive(ctx context.Context) error {
 }
 
 func (p *apiProc) cacheCounts(ctx context.Context) (hits, misses float64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/metrics", nil)
-	if err != nil {
-		return 0, 0, err
+	rec := httptest.NewRecorder()
+	p.metrics.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		return 0, 0, fmt.Errorf("scrape API metrics: %d", rec.Code)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, fmt.Errorf("scrape API metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	vals, err := parseMetrics(resp.Body)
+	vals, err := parseMetrics(rec.Body)
 	if err != nil {
 		return 0, 0, err
 	}

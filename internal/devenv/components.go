@@ -111,9 +111,13 @@ func (e *Env) startAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.APIURL = "http://" + addr
+	metrics, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	e.APIURL, e.APIMetricsURL = "http://"+addr, "http://"+metrics
 	p, err := startProcess(e.logDir(), "api", []string{"KUBECONFIG=" + kc, "DATABASE_URL=" + e.DatabaseURL}, e.opts.Slotsync,
-		"api", "--listen="+addr, "--schedule="+Namespace+"/"+ScheduleName, "--insecure-http")
+		"api", "--listen="+addr, "--metrics-bind-address="+metrics, "--schedule="+Namespace+"/"+ScheduleName, "--insecure-http")
 	if err != nil {
 		return err
 	}

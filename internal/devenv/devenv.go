@@ -74,9 +74,12 @@ type Env struct {
 	DatabaseURL string
 	SimURL      string
 	APIURL      string
-	ManagerURL  string // the manager's health and metrics host:port base
-	Sim         *partnersim.Server
-	simBegan    time.Time
+	// APIMetricsURL is the API's metrics port; /metrics there takes a token
+	// allowed to get it.
+	APIMetricsURL string
+	ManagerURL    string // the manager's health and metrics host:port base
+	Sim           *partnersim.Server
+	simBegan      time.Time
 
 	control     *envtest.Environment
 	pg          *pgtest.Server

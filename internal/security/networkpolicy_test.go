@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -66,9 +67,9 @@ func containerPorts(spec corev1.PodSpec) []string {
 // the pods they are for: the manager's and the API's from config/, and a sync
 // Job's as the controller builds it. Each pod is selected by its own policy and
 // no other; ingress is only on the ports its containers serve (none for Jobs),
-// the manager's metrics from the namespace monitoring only, its probes from
-// anywhere; egress only to the ports it needs. The API server accepts the
-// policies.
+// the manager's and the API's metrics from the namespace monitoring only,
+// their probes (and the API's routes) from anywhere; egress only to the ports
+// it needs. The API server accepts the policies.
 func TestNetworkPolicies(t *testing.T) {
 	objs := kustomize(t, "default")
 	e := startController(t, logr.Discard())
@@ -92,7 +93,9 @@ func TestNetworkPolicies(t *testing.T) {
 		"api": {
 			labels:  deployment(t, objs, "slotsync-api").Spec.Template.Labels,
 			ingress: containerPorts(deployment(t, objs, "slotsync-api").Spec.Template.Spec),
-			egress:  []string{"443/TCP", "53/TCP", "53/UDP", "5432/TCP", "6443/TCP"},
+			// Metrics to Prometheus only; routes and probes from anywhere.
+			from:   map[string]string{"8443/TCP": "monitoring"},
+			egress: []string{"443/TCP", "53/TCP", "53/UDP", "5432/TCP", "6443/TCP"},
 		},
 		"sync job": {
 			labels:  job.Spec.Template.Labels,
@@ -110,8 +113,24 @@ func TestNetworkPolicies(t *testing.T) {
 			t.Errorf("manager probe %+v, want HTTP on port health (8081)", p)
 		}
 	}
-	if got := pods["api"].ingress; !slices.Equal(got, []string{"8080/TCP"}) {
-		t.Errorf("the API serves %v, want 8080", got)
+	if got := pods["api"].ingress; !slices.Equal(got, []string{"8080/TCP", "8443/TCP"}) {
+		t.Errorf("the API serves %v, want routes and probes 8080 and metrics 8443", got)
+	}
+	// The ports the policy names are those the API listens on, each for its own
+	// use: metrics alone on 8443, probes on 8080 with the routes.
+	ac := deployment(t, objs, "slotsync-api").Spec.Template.Spec.Containers[0]
+	flags := map[string]string{}
+	for _, a := range ac.Args {
+		name, value, _ := strings.Cut(a, "=")
+		flags[name] = value
+	}
+	if flags["--listen"] != ":8080" || flags["--metrics-bind-address"] != ":8443" {
+		t.Errorf("the API listens on %q and serves metrics on %q, want :8080 and :8443", flags["--listen"], flags["--metrics-bind-address"])
+	}
+	for _, p := range []*corev1.Probe{ac.LivenessProbe, ac.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || (p.HTTPGet.Port.String() != "https" && p.HTTPGet.Port.String() != "8080") {
+			t.Errorf("API probe %+v, want HTTPS on port https (8080)", p)
+		}
 	}
 
 	var policies []networkingv1.NetworkPolicy

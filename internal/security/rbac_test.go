@@ -542,7 +542,7 @@ func pauseThroughAPI(t *testing.T, kube *kubetest.Env, admin kubernetes.Interfac
 	}
 	sctx, stop := context.WithCancel(logr.NewContext(ctx, logr.Discard()))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
+	go func() { served <- srv.Serve(sctx, ln, nil) }()
 	defer func() {
 		stop()
 		<-served

@@ -271,7 +271,7 @@ func serveAPI(t *testing.T, out *outputs, databaseURL string) {
 	}
 	sctx, stop := context.WithCancel(logr.NewContext(ctx, out.logger("API log")))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
+	go func() { served <- srv.Serve(sctx, ln, nil) }()
 	defer func() {
 		stop()
 		<-served
