@@ -135,19 +135,9 @@ func ownsPaused(t *testing.T, ss *inventoryv1alpha1.SyncSchedule, manager string
 
 func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	t.Parallel()
-	k := startKube(t)
-	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(k.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := k.Namespace(t)
-	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
-
 	// The schedule as Argo CD applies it from Git, without spec.paused.
-	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "argocd", true); err != nil {
-		t.Fatal(err)
-	}
+	k, cs, key := startKubeWithSchedule(t, "argocd")
+	ctx, ns := context.Background(), key.Namespace
 	operator := serviceAccountToken(t, k, cs, ns, "operator", "get", "pause", "resume")
 	viewer := serviceAccountToken(t, k, cs, ns, "viewer", "get")
 	stranger := serviceAccountToken(t, k, cs, ns, "stranger")
@@ -229,7 +219,7 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 	}
 	// A Git version that does set paused: false conflicts instead of silently
 	// resuming.
-	err = applyAs(ctx, k.Client, gitSchedule(ns, key.Name, new(bool)), "flux", false)
+	err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, new(bool)), "flux", false)
 	if !apierrors.IsConflict(err) {
 		t.Errorf("applying paused: false over the API's pause without force: %v, want a conflict", err)
 	}
@@ -316,17 +306,8 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 // the API server, as a pod's default token is, or for another service, gets 401.
 func TestTokensAreBoundToTheAPIAudience(t *testing.T) {
 	t.Parallel()
-	k := startKube(t)
-	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(k.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := k.Namespace(t)
-	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
-	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "kubectl", true); err != nil {
-		t.Fatal(err)
-	}
+	k, cs, key := startKubeWithSchedule(t, "kubectl")
+	ns := key.Namespace
 	bound := serviceAccountToken(t, k, cs, ns, "viewer", "get")
 	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
 	eventually(t, 30*time.Second, func() error {
@@ -356,17 +337,8 @@ func TestTokensAreBoundToTheAPIAudience(t *testing.T) {
 // a caller that may patch the whole spec is refused by the API.
 func TestPauseAndResumeAreTheirOwnVerbs(t *testing.T) {
 	t.Parallel()
-	k := startKube(t)
-	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(k.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := k.Namespace(t)
-	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
-	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "argocd", true); err != nil {
-		t.Fatal(err)
-	}
+	k, cs, key := startKubeWithSchedule(t, "argocd")
+	ctx, ns := context.Background(), key.Namespace
 	pauser := serviceAccountToken(t, k, cs, ns, "pauser", "get", "pause", "resume")
 	patcher := serviceAccountToken(t, k, cs, ns, "patcher", "get", "patch")
 	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
@@ -428,17 +400,8 @@ func TestPauseAndResumeAreTheirOwnVerbs(t *testing.T) {
 // controller wrote into the SyncSchedule's status.
 func TestStatusReportsTheController(t *testing.T) {
 	t.Parallel()
-	k := startKube(t)
-	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(k.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := k.Namespace(t)
-	key := types.NamespacedName{Namespace: ns, Name: "nightly"}
-	if err := applyAs(ctx, k.Client, gitSchedule(ns, key.Name, nil), "kubectl", true); err != nil {
-		t.Fatal(err)
-	}
+	k, cs, key := startKubeWithSchedule(t, "kubectl")
+	ctx, ns := context.Background(), key.Namespace
 	ss := getSchedule(t, k.Client, key)
 	at := metav1.NewTime(time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC))
 	next := metav1.NewTime(at.Add(15 * time.Minute))
