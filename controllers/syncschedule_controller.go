@@ -229,6 +229,7 @@ func (r *SyncScheduleReconciler) startRun(ctx context.Context, ss *inventoryv1al
 		in.Request = requestHash(request)
 	}
 	job := buildJob(ss, in)
+	stampGeneration(job, ss)
 	if err := controllerutil.SetControllerReference(ss, job, r.Scheme); err != nil {
 		return nil, withReason(inventoryv1alpha1.ReasonJobCreateFailed, fmt.Errorf("own Job %s: %w", name, err))
 	}

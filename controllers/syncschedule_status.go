@@ -48,6 +48,7 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	var windows []inventoryv1alpha1.WindowStatus
 	var degraded []string
 	degradedReason := ""
+	var unauthorized []string // windows whose last run had the key rejected
 	active, awaiting := 0, 0
 	var blocked []string // why active Jobs' pods cannot start
 	for _, band := range ss.Bands() {
@@ -112,6 +113,9 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 			if degradedReason == "" || ws.LastRun.Reason == inventoryv1alpha1.ReasonPartnerUnauthorized {
 				degradedReason = ws.LastRun.Reason
 			}
+			if ws.LastRun.Reason == inventoryv1alpha1.ReasonPartnerUnauthorized {
+				unauthorized = append(unauthorized, describeRun(band.Window, *ws.LastRun))
+			}
 		}
 		if !ss.IsPaused() && st.invalid == "" {
 			ws.NextScheduleTime = &metav1.Time{Time: nextDue(st.now, band.Every)}
@@ -131,6 +135,8 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 		return err
 	}
 
+	// Read before this reconcile's conditions replace what the last one concluded.
+	ran := generationRan(ss, st.jobs)
 	gen := ss.Generation
 	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
 		apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{
@@ -184,9 +190,90 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 	default:
 		ready(metav1.ConditionTrue, inventoryv1alpha1.ReasonJobsSucceeded, "the last run of every window succeeded")
 	}
+	var stalled *refusal
+	switch {
+	case st.invalid != "":
+		stalled = &refusal{inventoryv1alpha1.ReasonInvalidSpec, st.invalid}
+	case st.refused != nil:
+		stalled = st.refused
+	case len(blocked) > 0:
+		stalled = &refusal{inventoryv1alpha1.ReasonSecretMissing, strings.Join(blocked, "; ")}
+	case len(unauthorized) > 0:
+		// Every run gets the same 401 until someone replaces the key.
+		stalled = &refusal{inventoryv1alpha1.ReasonPartnerUnauthorized, strings.Join(unauthorized, "; ") + "; replace the key in spec.partner.apiKeySecretRef"}
+	}
+	setHealth(ss, stalled, ran, len(degraded) > 0, active)
 	// The generation counts as handled only once everything above went through.
 	ss.Status.ObservedGeneration = gen
 	return nil
+}
+
+// setHealth sets the kstatus conditions, present only while True as Flux does:
+// Stalled when only a human can make the schedule work, else Reconciling while
+// the current generation has no successful run yet or a failed run is retried.
+// Without them kstatus, which does not read Ready, calls every schedule Current.
+func setHealth(ss *inventoryv1alpha1.SyncSchedule, stalled *refusal, ran, failed bool, active int) {
+	conds := &ss.Status.Conditions
+	if stalled != nil {
+		apimeta.RemoveStatusCondition(conds, inventoryv1alpha1.ConditionReconciling)
+		apimeta.SetStatusCondition(conds, metav1.Condition{Type: inventoryv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
+			Reason: stalled.reason, Message: stalled.message, ObservedGeneration: ss.Generation})
+		return
+	}
+	apimeta.RemoveStatusCondition(conds, inventoryv1alpha1.ConditionStalled)
+	ready := apimeta.FindStatusCondition(*conds, inventoryv1alpha1.ConditionReady)
+	var msg string
+	switch {
+	case ss.IsPaused():
+		// Paused is what the owner asked for: no run is coming to wait for.
+	case !ran:
+		msg = fmt.Sprintf("no run of generation %d has succeeded yet", ss.Generation)
+		if active > 0 {
+			msg += fmt.Sprintf("; %d window(s) have an active Job", active)
+		}
+	case ready == nil || ready.Status != metav1.ConditionTrue:
+		msg = "the schedule is not Ready"
+	}
+	if msg == "" {
+		apimeta.RemoveStatusCondition(conds, inventoryv1alpha1.ConditionReconciling)
+		return
+	}
+	reason := inventoryv1alpha1.ReasonProgressing
+	if failed {
+		reason = inventoryv1alpha1.ReasonProgressingWithRetry
+	}
+	if ready != nil && ready.Status != metav1.ConditionTrue {
+		msg += "; " + ready.Message
+	}
+	apimeta.SetStatusCondition(conds, metav1.Condition{Type: inventoryv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
+		Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
+}
+
+// generationRan tells whether a run of the schedule's current generation has
+// succeeded: one of the Jobs does, or the last reconcile of this generation
+// had concluded so (no Reconciling, Ready) before that Job was pruned or when
+// it predates the generation annotation.
+func generationRan(ss *inventoryv1alpha1.SyncSchedule, jobs []*batchv1.Job) bool {
+	gen := strconv.FormatInt(ss.Generation, 10)
+	for _, j := range jobs {
+		if j.Annotations[inventoryv1alpha1.AnnotationScheduleGeneration] != gen {
+			continue
+		}
+		if _, succeeded := jobFinished(j); succeeded {
+			return true
+		}
+	}
+	return ss.Status.ObservedGeneration == ss.Generation &&
+		apimeta.FindStatusCondition(ss.Status.Conditions, inventoryv1alpha1.ConditionReconciling) == nil &&
+		apimeta.IsStatusConditionTrue(ss.Status.Conditions, inventoryv1alpha1.ConditionReady)
+}
+
+// stampGeneration records on a new Job the generation it runs; see generationRan.
+func stampGeneration(job *batchv1.Job, ss *inventoryv1alpha1.SyncSchedule) {
+	if job.Annotations == nil {
+		job.Annotations = map[string]string{}
+	}
+	job.Annotations[inventoryv1alpha1.AnnotationScheduleGeneration] = strconv.FormatInt(ss.Generation, 10)
 }
 
 // podProblem says why an active Job's pods cannot start.
@@ -395,4 +482,9 @@ func markFailed(ss *inventoryv1alpha1.SyncSchedule, err error) {
 		Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
 	apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: inventoryv1alpha1.ConditionReady,
 		Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
+	// A retry does not lift what needs a human; it does end a Current status.
+	if !apimeta.IsStatusConditionTrue(ss.Status.Conditions, inventoryv1alpha1.ConditionStalled) {
+		apimeta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: inventoryv1alpha1.ConditionReconciling,
+			Status: metav1.ConditionTrue, Reason: inventoryv1alpha1.ReasonProgressingWithRetry, Message: msg, ObservedGeneration: ss.Generation})
+	}
 }

@@ -19,6 +19,17 @@ const (
 	// ConditionBudgetExceeded is True when the demand of all schedules sharing
 	// the partner key exceeds the key's requestsPerMinute.
 	ConditionBudgetExceeded = "BudgetExceeded"
+	// ConditionReconciling is True while the schedule has yet to show that its
+	// current generation works: no run of it has succeeded yet (a new
+	// schedule's first run included), or the last run of some window failed
+	// and the next one retries. Absent otherwise and while paused. kstatus
+	// (Flux, cli-utils) reads it as InProgress.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when only a human can make the schedule work:
+	// its spec cannot be run, a Secret is missing or does not allow it, its
+	// image is not allowed, or the partner rejected its key. Absent otherwise.
+	// kstatus reads it as Failed.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons: CamelCase, one word per cause a human can act on.
@@ -79,6 +90,12 @@ const (
 	// ReasonJobDeleteFailed: deleting a Job (replaced, or beyond the history
 	// limits) failed.
 	ReasonJobDeleteFailed = "JobDeleteFailed"
+	// ReasonProgressing: Reconciling; no run of the schedule's current
+	// generation has succeeded yet.
+	ReasonProgressing = "Progressing"
+	// ReasonProgressingWithRetry: Reconciling; the last run of some window
+	// failed, or the controller failed to reconcile, and it tries again.
+	ReasonProgressingWithRetry = "ProgressingWithRetry"
 	// ReasonReconcileFailed: the controller could not read what it needs (Jobs,
 	// pods, the schedules sharing the key); it retries.
 	ReasonReconcileFailed = "ReconcileFailed"
@@ -105,6 +122,10 @@ const (
 	// name its schedule: setting it takes update on the Secret, so editing a
 	// schedule never reaches a Secret its editor could not read.
 	AnnotationAllowedSchedules = "inventory.slotsync.io/allowed-schedules"
+	// AnnotationScheduleGeneration on a Job is the metadata.generation of the
+	// SyncSchedule that created it: only a run of the current generation
+	// shows that the current spec works (see ConditionReconciling).
+	AnnotationScheduleGeneration = "inventory.slotsync.io/schedule-generation"
 )
 
 // ExitCodePartnerUnauthorized is the sync worker's exit code when the partner

@@ -309,7 +309,12 @@ type SyncScheduleStatus struct {
 	// --for=condition=Ready); Paused, Syncing (a run is active), Degraded (the
 	// last run of some window failed or was partial, or a Job could not be
 	// created, suspended or deleted) and BudgetExceeded (the partner key's
-	// demand exceeds requestsPerMinute) give the detail.
+	// demand exceeds requestsPerMinute) give the detail. Reconciling and
+	// Stalled follow the kstatus convention that Flux and Argo CD health
+	// checks read, and are present only while True: Reconciling while no run
+	// of the current generation has succeeded yet or a failed run is retried,
+	// Stalled when only a human can fix the schedule (invalid spec, missing or
+	// refused Secret, image not allowed, key rejected by the partner).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
