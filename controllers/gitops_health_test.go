@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/cel-go/cel"
@@ -15,6 +16,7 @@ import (
 const (
 	argoHealthScript  = "../docs/gitops/health.lua"
 	fluxKustomization = "../docs/gitops/flux-kustomization.yaml"
+	gitopsDoc         = "../docs/gitops.md"
 )
 
 // argoHealth runs the Argo CD health script on obj as Argo CD does: obj is a
@@ -217,4 +219,31 @@ func healthOf(t *testing.T, obj map[string]any) health {
 	h := health{kstatus: res.Status, kstatusMessage: res.Message, flux: fluxHealth(t, obj)}
 	h.argo, h.argoMsg = argoHealth(t, obj)
 	return h
+}
+
+// TestGitOpsDocShowsTheTestedChecks: docs/gitops.md shows the Lua and the
+// expressions these tests run, not a copy that could drift.
+func TestGitOpsDocShowsTheTestedChecks(t *testing.T) {
+	doc, err := os.ReadFile(gitopsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path, indent string
+	}{{argoHealthScript, "    "}, {fluxKustomization, ""}} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for _, line := range strings.SplitAfter(string(b), "\n") {
+			if strings.TrimSpace(line) != "" {
+				want.WriteString(f.indent)
+			}
+			want.WriteString(line)
+		}
+		if !strings.Contains(string(doc), want.String()) {
+			t.Errorf("%s does not show %s as it is (indented by %q)", gitopsDoc, f.path, f.indent)
+		}
+	}
 }
