@@ -56,7 +56,7 @@ verify-generated: ## Fail when deepcopy, CRD or RBAC differ from what the code g
 ##@ Test
 
 .PHONY: test
-test: deps envtest-assets lint verify-generated ## Run every test against real Postgres and a real API server.
+test: deps envtest-assets lint openapi-lint verify-generated ## Run every test against real Postgres and a real API server.
 	KUBEBUILDER_ASSETS=$(K8S_BIN) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint
@@ -64,6 +64,20 @@ lint: ## go vet and gofmt.
 	go vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+# The OpenAPI linter, pinned, installed from npm once per version outside the
+# clone, so that CI can keep the directory between runs.
+REDOCLY_VERSION ?= 2.77.0
+NPM_TOOLS ?= $(HOME)/.cache/slotsync/npm
+REDOCLY := $(NPM_TOOLS)/redocly-cli-$(REDOCLY_VERSION)/node_modules/.bin/redocly
+
+$(REDOCLY):
+	npm install --prefix $(NPM_TOOLS)/redocly-cli-$(REDOCLY_VERSION) --save-exact --no-audit --no-fund --loglevel=error @redocly/cli@$(REDOCLY_VERSION)
+
+.PHONY: openapi-lint
+openapi-lint: $(REDOCLY) ## Lint internal/api/openapi.yaml with Redocly's recommended-strict rules (internal/api/redocly.yaml).
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  $(REDOCLY) lint --config internal/api/redocly.yaml --format=stylish internal/api/openapi.yaml
 
 .PHONY: soak
 soak: deps ## The long soak: 120 sync cycles with random faults (SLOTSYNC_SOAK_SEED=n replays another plan).

@@ -16,7 +16,14 @@ type cacheKey struct {
 type cacheEntry struct {
 	key   cacheKey
 	valid validity
-	body  []byte
+	ans   answer
+}
+
+// answer is an encoded answer with its validators, which travel with the
+// bytes so that a hit revalidates without reading the database.
+type answer struct {
+	body []byte
+	validators
 }
 
 // validity is how long an answer holds besides invalidations. A dates answer
@@ -79,23 +86,23 @@ func newCache(size int) *cache {
 func (c *cache) enabled() bool { return c.max > 0 }
 
 // get returns the answer for k, if cached and still valid at now.
-func (c *cache) get(k cacheKey, now time.Time) ([]byte, bool) {
+func (c *cache) get(k cacheKey, now time.Time) (answer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.live {
-		return nil, false
+		return answer{}, false
 	}
 	el, ok := c.items[k]
 	if !ok {
-		return nil, false
+		return answer{}, false
 	}
 	e := el.Value.(*cacheEntry)
 	if !e.valid.holds(now) {
 		c.remove(el)
-		return nil, false
+		return answer{}, false
 	}
 	c.lru.MoveToFront(el)
-	return e.body, true
+	return e.ans, true
 }
 
 // ticket is taken before reading the database for an answer to store.
@@ -107,7 +114,7 @@ func (c *cache) ticket() uint64 {
 
 // put stores an answer read after ticket was taken, unless the cache was
 // invalidated since or is not live.
-func (c *cache) put(k cacheKey, valid validity, body []byte, ticket uint64) {
+func (c *cache) put(k cacheKey, valid validity, ans answer, ticket uint64) {
 	if !c.enabled() {
 		return
 	}
@@ -123,11 +130,11 @@ func (c *cache) put(k cacheKey, valid validity, body []byte, ticket uint64) {
 	}
 	if el, ok := c.items[k]; ok {
 		e := el.Value.(*cacheEntry)
-		e.valid, e.body = valid, body
+		e.valid, e.ans = valid, ans
 		c.lru.MoveToFront(el)
 		return
 	}
-	c.items[k] = c.lru.PushFront(&cacheEntry{key: k, valid: valid, body: body})
+	c.items[k] = c.lru.PushFront(&cacheEntry{key: k, valid: valid, ans: ans})
 	for c.lru.Len() > c.max {
 		c.remove(c.lru.Back())
 	}

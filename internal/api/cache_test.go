@@ -12,14 +12,14 @@ var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 func TestCacheServesOnlyWhileLive(t *testing.T) {
 	c := newCache(10)
 	k := cacheKey{product: 14, date: "2026-12-01"}
-	c.put(k, validity{}, []byte("a"), c.ticket())
+	c.put(k, validity{}, answer{body: []byte("a")}, c.ticket())
 	if _, ok := c.get(k, now); ok || c.len() != 0 {
 		t.Fatal("a cache that is not live stored or served an answer")
 	}
 	c.reset(true)
-	c.put(k, validity{}, []byte("a"), c.ticket())
-	if b, ok := c.get(k, now); !ok || string(b) != "a" {
-		t.Fatalf("get = %q, %v after put", b, ok)
+	c.put(k, validity{}, answer{body: []byte("a")}, c.ticket())
+	if b, ok := c.get(k, now); !ok || string(b.body) != "a" {
+		t.Fatalf("get = %q, %v after put", b.body, ok)
 	}
 	c.reset(false) // the listener lost its connection
 	if _, ok := c.get(k, now); ok {
@@ -40,7 +40,7 @@ func TestCacheInvalidation(t *testing.T) {
 	other := cacheKey{product: 15, date: "2026-12-01"}
 	otherDates := cacheKey{product: 15}
 	for _, k := range []cacheKey{slots1, slots2, dates, other, otherDates} {
-		c.put(k, validity{}, []byte(fmt.Sprint(k)), c.ticket())
+		c.put(k, validity{}, answer{body: []byte(fmt.Sprint(k))}, c.ticket())
 	}
 	c.invalidate(14, "2026-12-01")
 	for k, want := range map[cacheKey]bool{slots1: false, dates: false, slots2: true, other: true, otherDates: true} {
@@ -79,7 +79,7 @@ func TestCacheDropsFillsOlderThanAnInvalidation(t *testing.T) {
 			ticket := c.ticket() // the reads start
 			tt.during(c)
 			for k, want := range tt.stored { // the reads end
-				c.put(k, validity{}, []byte("answer"), ticket)
+				c.put(k, validity{}, answer{body: []byte("answer")}, ticket)
 				if _, ok := c.get(k, now); ok != want {
 					t.Errorf("%+v stored = %v, want %v", k, ok, want)
 				}
@@ -96,7 +96,7 @@ func TestCacheDatesOfAnotherDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.put(k, validity{loc: berlin, from: "2026-12-01"}, []byte("dates from the 1st"), c.ticket())
+	c.put(k, validity{loc: berlin, from: "2026-12-01"}, answer{body: []byte("dates from the 1st")}, c.ticket())
 	// 23:30 UTC on the 1st: still the 1st in UTC, the 2nd in Berlin.
 	if _, ok := c.get(k, time.Date(2026, 12, 1, 22, 59, 0, 0, time.UTC)); !ok {
 		t.Error("a dates answer of today in its zone not served")
@@ -114,10 +114,10 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	c.reset(true)
 	key := func(i int) cacheKey { return cacheKey{product: int64(i), date: "2026-12-01"} }
 	for i := range 3 {
-		c.put(key(i), validity{}, []byte{byte(i)}, c.ticket())
+		c.put(key(i), validity{}, answer{body: []byte{byte(i)}}, c.ticket())
 	}
 	c.get(key(0), now) // 1 is now the least recently used
-	c.put(key(3), validity{}, []byte{3}, c.ticket())
+	c.put(key(3), validity{}, answer{body: []byte{3}}, c.ticket())
 	if c.len() != 3 {
 		t.Fatalf("%d entries in a cache of 3", c.len())
 	}
@@ -132,7 +132,7 @@ func TestCacheOfSizeZero(t *testing.T) {
 	c := newCache(0)
 	c.reset(true)
 	k := cacheKey{product: 14, date: "2026-12-01"}
-	c.put(k, validity{}, []byte("a"), c.ticket())
+	c.put(k, validity{}, answer{body: []byte("a")}, c.ticket())
 	if _, ok := c.get(k, now); ok || c.enabled() {
 		t.Error("a cache of size 0 stores")
 	}

@@ -13,10 +13,57 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// Error is the body of every error answer.
-type Error struct {
-	// Error says what is wrong and what is expected instead.
-	Error string `json:"error"`
+// Problem is the body of every error answer, an RFC 9457 problem detail
+// served as application/problem+json.
+type Problem struct {
+	// Type names the kind of problem, a URI under ProblemTypeBase.
+	Type string `json:"type"`
+	// Title is the same for every problem of a type.
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	// Detail says what is wrong with this request and what is expected instead.
+	Detail string `json:"detail"`
+	// InvalidParams names the request parameters that a 400 refuses.
+	InvalidParams []InvalidParam `json:"invalid-params,omitempty"`
+}
+
+// InvalidParam is a request parameter a 400 refuses and why.
+type InvalidParam struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// ProblemTypeBase prefixes every problem type. The URIs name the problems;
+// clients compare them, they need not resolve.
+const ProblemTypeBase = "https://slotsync.io/problems/"
+
+// problemType is one kind of problem: the last segment of its type URI and
+// its title.
+type problemType struct{ slug, title string }
+
+var (
+	problemInvalidRequest   = problemType{"invalid-request", "The request is malformed"}
+	problemUnauthenticated  = problemType{"unauthenticated", "No valid bearer token"}
+	problemForbidden        = problemType{"forbidden", "Not allowed by Kubernetes RBAC"}
+	problemNeverSynced      = problemType{"experience-not-synced", "The experience was never synced"}
+	problemScheduleNotFound = problemType{"schedule-not-found", "No such SyncSchedule"}
+	problemNoSuchRoute      = problemType{"no-such-route", "No such route"}
+	problemMethod           = problemType{"method-not-allowed", "Method not allowed"}
+	problemURITooLong       = problemType{"uri-too-long", "The URL is too long"}
+	problemInternal         = problemType{"internal", "Internal error"}
+	problemUnavailable      = problemType{"unavailable", "A dependency is unavailable"}
+)
+
+// problemTypes are the default types of the statuses errorf is given.
+var problemTypes = map[int]problemType{
+	http.StatusBadRequest:          problemInvalidRequest,
+	http.StatusUnauthorized:        problemUnauthenticated,
+	http.StatusForbidden:           problemForbidden,
+	http.StatusNotFound:            problemNoSuchRoute,
+	http.StatusMethodNotAllowed:    problemMethod,
+	http.StatusRequestURITooLong:   problemURITooLong,
+	http.StatusInternalServerError: problemInternal,
+	http.StatusServiceUnavailable:  problemUnavailable,
 }
 
 // apiError is an answer other than 200: its status and the message for the
@@ -27,6 +74,10 @@ type apiError struct {
 	cause  error
 	// retryAfter, in seconds, is sent with a 503.
 	retryAfter int
+	// problem overrides the status' default type.
+	problem *problemType
+	// param is the request parameter a 400 refuses.
+	param string
 }
 
 func (e *apiError) Error() string {
@@ -42,8 +93,17 @@ func errorf(status int, format string, args ...any) *apiError {
 	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-func badRequest(format string, args ...any) *apiError {
-	return errorf(http.StatusBadRequest, format, args...)
+// badParam is a 400 refusing the request parameter param.
+func badParam(param, format string, args ...any) *apiError {
+	e := errorf(http.StatusBadRequest, format, args...)
+	e.param = param
+	return e
+}
+
+// withProblem sets the type of e, for a status whose default is too vague.
+func (e *apiError) withProblem(p problemType) *apiError {
+	e.problem = &p
+	return e
 }
 
 // unavailable is a 503 for a dependency that is down or slow; the caller may
@@ -56,8 +116,31 @@ func internal(cause error, format string, args ...any) *apiError {
 	return &apiError{status: http.StatusInternalServerError, msg: fmt.Sprintf(format, args...), cause: cause}
 }
 
-// writeError answers err as JSON. Errors that are not an *apiError are bugs:
-// the caller learns only that something failed inside.
+// problem is the body that answers e.
+func (e *apiError) body() Problem {
+	pt, ok := problemTypes[e.status]
+	if e.problem != nil {
+		pt = *e.problem
+	} else if !ok {
+		pt = problemType{title: http.StatusText(e.status)}
+	}
+	p := Problem{Type: ProblemTypeBase + pt.slug, Title: pt.title, Status: e.status, Detail: e.msg}
+	if pt.slug == "" {
+		p.Type = "about:blank"
+	}
+	if e.status == http.StatusBadRequest {
+		// Every 400 names what it refuses; "query" is the query string as a whole.
+		name := e.param
+		if name == "" {
+			name = "query"
+		}
+		p.InvalidParams = []InvalidParam{{Name: name, Reason: e.msg}}
+	}
+	return p
+}
+
+// writeError answers err as a problem detail. Errors that are not an *apiError
+// are bugs: the caller learns only that something failed inside.
 func writeError(w http.ResponseWriter, err error) {
 	var e *apiError
 	if !errors.As(err, &e) {
@@ -69,24 +152,40 @@ func writeError(w http.ResponseWriter, err error) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	writeJSON(w, e.status, Error{Error: e.msg})
+	// An error may be gone on the next try: never keep one.
+	w.Header().Set("Cache-Control", cacheNoStore)
+	// Validators of an answer that failed after they were set do not apply.
+	w.Header().Del("ETag")
+	w.Header().Del("Last-Modified")
+	body, err := json.Marshal(e.body())
+	if err != nil {
+		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"internal error: the answer could not be encoded"}`)
+	}
+	writeBodyAs(w, e.status, body, contentTypeProblem)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":"internal error: the answer could not be encoded"}`)
+		writeError(w, internal(err, "internal error: the answer could not be encoded"))
+		return
 	}
 	writeBody(w, status, body)
 }
 
-// contentTypeJSON is shared by every answer's header: net/http only reads it.
-var contentTypeJSON = []string{"application/json"}
+// The content types are shared by every answer's header: net/http only reads them.
+var (
+	contentTypeJSON    = []string{"application/json"}
+	contentTypeProblem = []string{"application/problem+json"}
+)
 
 func writeBody(w http.ResponseWriter, status int, body []byte) {
+	writeBodyAs(w, status, body, contentTypeJSON)
+}
+
+func writeBodyAs(w http.ResponseWriter, status int, body []byte, contentType []string) {
 	h := w.Header()
-	h["Content-Type"] = contentTypeJSON
+	h["Content-Type"] = contentType
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

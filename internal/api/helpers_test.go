@@ -168,22 +168,49 @@ func (r response) decode(t *testing.T, v any) {
 	}
 }
 
-// errorMessage is the message of a JSON error answer; it fails the test on
+// errorMessage is the detail of a problem+json error answer, which it checks
+// for the shape of RFC 9457 and the answer's status; it fails the test on
 // anything else.
 func (r response) errorMessage(t *testing.T) string {
 	t.Helper()
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("error answer has Content-Type %q, want application/json", ct)
+	return r.problem(t).Detail
+}
+
+// problem decodes and checks a problem+json error answer.
+func (r response) problem(t *testing.T) api.Problem {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("error answer has Content-Type %q, want application/problem+json", ct)
 	}
-	var e map[string]any
-	if err := json.Unmarshal(r.body, &e); err != nil || len(e) != 1 {
-		t.Fatalf("error answer %s is not {\"error\": ...}", r.body)
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("error answer has Cache-Control %q, want no-store", cc)
 	}
-	msg, _ := e["error"].(string)
-	if msg == "" {
-		t.Fatalf("error answer %s has no message", r.body)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(r.body, &fields); err != nil {
+		t.Fatalf("error answer %s is not a JSON object: %v", r.body, err)
 	}
-	return msg
+	for k := range fields {
+		if !slices.Contains([]string{"type", "title", "status", "detail", "invalid-params"}, k) {
+			t.Errorf("error answer %s has the member %q", r.body, k)
+		}
+	}
+	var p api.Problem
+	r.decode(t, &p)
+	if !strings.HasPrefix(p.Type, api.ProblemTypeBase) || len(p.Type) == len(api.ProblemTypeBase) || p.Title == "" || p.Detail == "" {
+		t.Fatalf("error answer %s lacks a problem type, title or detail", r.body)
+	}
+	if p.Status != r.status {
+		t.Errorf("error answer %s has status %d, the response %d", r.body, p.Status, r.status)
+	}
+	if (r.status == http.StatusBadRequest) != (len(p.InvalidParams) > 0) {
+		t.Errorf("error answer %d %s: invalid-params are for 400s, and every 400 has them", r.status, r.body)
+	}
+	for _, ip := range p.InvalidParams {
+		if ip.Name == "" || ip.Reason == "" {
+			t.Errorf("error answer %s has an invalid param without name or reason", r.body)
+		}
+	}
+	return p
 }
 
 func (e *apiEnv) get(path string) response { return e.do(http.MethodGet, path, "") }

@@ -123,23 +123,57 @@ func (s *Server) slots(w http.ResponseWriter, r *http.Request) error {
 		buf = *bp
 	}
 	// A slots answer holds until invalidated, whatever the time.
-	body, err := s.cachedBody(r.Context(), key, time.Time{}, func(ctx context.Context) ([]byte, validity, error) {
+	ans, err := s.cachedAnswer(r.Context(), key, time.Time{}, func(ctx context.Context) (answer, validity, error) {
 		var err error
 		buf, err = s.store.AppendSlotsDocument(ctx, buf[:0], req.productID, req.date)
 		if err != nil {
-			return nil, validity{}, err
+			return answer{}, validity{}, err
 		}
 		body, err := s.slotsDocument(ctx, req, buf)
-		return body, validity{}, err
+		if err != nil {
+			return answer{}, validity{}, err
+		}
+		syncedAt, err := documentSyncedAt(body)
+		if err != nil {
+			return answer{}, validity{}, internal(err, "internal error reading the answer's sync time")
+		}
+		return answer{body: body, validators: slotsValidators(syncedAt)}, validity{}, nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", req.productID)
+		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", req.productID).withProblem(problemNeverSynced)
 	}
 	if err != nil {
 		return err
 	}
-	writeBody(w, http.StatusOK, body)
+	writeRevalidated(w, r, ans.body, ans.validators)
 	return nil
+}
+
+// documentSyncedAt reads syncedAt off the start of a slots answer, where
+// both ReadSlotsDocumentSQL and SlotsResponse put it: a string in RFC 3339,
+// or null.
+func documentSyncedAt(body []byte) (*time.Time, error) {
+	const key = `"syncedAt":`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return nil, errors.New("no syncedAt in the slots answer")
+	}
+	rest := body[i+len(key):]
+	if bytes.HasPrefix(rest, []byte("null")) {
+		return nil, nil
+	}
+	if len(rest) < 2 || rest[0] != '"' {
+		return nil, errors.New("syncedAt of the slots answer is not a string")
+	}
+	end := bytes.IndexByte(rest[1:], '"')
+	if end < 0 {
+		return nil, errors.New("syncedAt of the slots answer is not terminated")
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(rest[1:1+end]))
+	if err != nil {
+		return nil, err
+	}
+	return &at, nil
 }
 
 // documentBuffers hold the buffers of answers read with the cache off; one
@@ -216,15 +250,15 @@ func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	key := cacheKey{product: productID}
-	body, err := s.cachedBody(r.Context(), key, now, func(ctx context.Context) ([]byte, validity, error) {
+	ans, err := s.cachedAnswer(r.Context(), key, now, func(ctx context.Context) (answer, validity, error) {
 		loc, err := s.productLocation(ctx, productID)
 		if err != nil {
-			return nil, validity{}, err
+			return answer{}, validity{}, err
 		}
 		from := dayIn(now, loc)
-		dates, err := s.store.AvailableDates(ctx, productID, from, from.AddDate(0, datesMonths, 0))
+		dates, synced, err := s.store.AvailableDatesSynced(ctx, productID, from, from.AddDate(0, datesMonths, 0))
 		if err != nil {
-			return nil, validity{}, err
+			return answer{}, validity{}, err
 		}
 		resp := DatesResponse{ProductID: productID, Dates: make([]AvailableDate, len(dates))}
 		for i, d := range dates {
@@ -233,15 +267,20 @@ func (s *Server) dates(w http.ResponseWriter, r *http.Request) error {
 			}}
 		}
 		body, err := encodeAnswer(resp)
-		return body, validity{loc: loc, from: from.Format(time.DateOnly)}, err
+		if err != nil {
+			return answer{}, validity{}, err
+		}
+		day := from.Format(time.DateOnly)
+		dayStart := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc)
+		return answer{body: body, validators: datesValidators(day, dayStart, synced)}, validity{loc: loc, from: day}, nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", productID)
+		return errorf(http.StatusNotFound, "experience %d was never synced: check the id, and that a SyncSchedule lists it in spec.products", productID).withProblem(problemNeverSynced)
 	}
 	if err != nil {
 		return err
 	}
-	writeBody(w, http.StatusOK, body)
+	writeRevalidated(w, r, ans.body, ans.validators)
 	return nil
 }
 
@@ -280,31 +319,31 @@ func encodeAnswer(v any) ([]byte, error) {
 	return body, nil
 }
 
-// cachedBody returns the encoded answer for key from the cache, if valid at
-// now, or reads it with read under the query timeout and caches it for as long
-// as read says. Errors of read other than store.ErrNotFound and *apiError
-// become answers (503 or 500).
-func (s *Server) cachedBody(ctx context.Context, key cacheKey, now time.Time, read func(context.Context) ([]byte, validity, error)) ([]byte, error) {
+// cachedAnswer returns the answer for key from the cache, if valid at now, or
+// reads it with read under the query timeout and caches it for as long as
+// read says. Errors of read other than store.ErrNotFound and *apiError become
+// answers (503 or 500).
+func (s *Server) cachedAnswer(ctx context.Context, key cacheKey, now time.Time, read func(context.Context) (answer, validity, error)) (answer, error) {
 	if s.cache.enabled() {
-		if body, ok := s.cache.get(key, now); ok {
+		if ans, ok := s.cache.get(key, now); ok {
 			s.metrics.cacheHits.Inc()
-			return body, nil
+			return ans, nil
 		}
 		s.metrics.cacheMisses.Inc()
 	}
 	ticket := s.cache.ticket()
 	qctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
 	defer cancel()
-	body, valid, err := read(qctx)
+	ans, valid, err := read(qctx)
 	var apiErr *apiError
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &apiErr):
-		return nil, err
+		return answer{}, err
 	case err != nil:
-		return nil, databaseError(err)
+		return answer{}, databaseError(err)
 	}
-	s.cache.put(key, valid, body, ticket)
-	return body, nil
+	s.cache.put(key, valid, ans, ticket)
+	return ans, nil
 }
 
 // Health is the body of /healthz and /readyz when all is well.

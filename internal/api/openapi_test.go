@@ -49,9 +49,38 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 				}
 			}
 		}
-		if strings.HasPrefix(rt.path, "/api/v1/sync/") {
-			if op.Security == nil || len(*op.Security) == 0 || op.Responses.Value("401") == nil || op.Responses.Value("403") == nil {
+		// Every operation says whether it takes credentials: the sync routes
+		// a bearer token, the others none (security: []).
+		switch {
+		case op.Security == nil:
+			t.Errorf("route %s: openapi.yaml does not declare its security", rt.pattern())
+		case strings.HasPrefix(rt.path, "/api/v1/sync/"):
+			if len(*op.Security) != 1 || (*op.Security)[0]["kubernetesBearer"] == nil || op.Responses.Value("401") == nil || op.Responses.Value("403") == nil {
 				t.Errorf("route %s: openapi.yaml lacks its bearer security or 401/403 answers", rt.pattern())
+			}
+		case len(*op.Security) != 0:
+			t.Errorf("route %s: openapi.yaml asks credentials of a public route", rt.pattern())
+		}
+		// The inventory reads revalidate.
+		if strings.HasPrefix(rt.path, "/api/v1/experience/") {
+			ok := op.Responses.Value("304") != nil
+			for _, name := range []string{"If-None-Match", "If-Modified-Since"} {
+				ok = ok && op.Parameters.GetByInAndName("header", name) != nil
+			}
+			if ok200 := op.Responses.Value("200").Value; ok200 == nil || ok200.Headers["ETag"] == nil || ok200.Headers["Last-Modified"] == nil || ok200.Headers["Cache-Control"] == nil {
+				ok = false
+			}
+			if !ok {
+				t.Errorf("route %s: openapi.yaml lacks its 304, validators or conditional headers", rt.pattern())
+			}
+		}
+		// Every error is a problem detail.
+		for code, resp := range op.Responses.Map() {
+			if code < "400" {
+				continue
+			}
+			if c := resp.Value.Content; len(c) != 1 || c.Get("application/problem+json") == nil {
+				t.Errorf("route %s: its %s answer is not application/problem+json only", rt.pattern(), code)
 			}
 		}
 	}

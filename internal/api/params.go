@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -73,13 +75,13 @@ func parseScheduleRequest(rawQuery string, def types.NamespacedName) (types.Name
 		return def, nil
 	}
 	if name == "" {
-		return types.NamespacedName{}, badRequest("schedule is empty: give a SyncSchedule name such as ?schedule=sample, or leave it out for %s", def.Name)
+		return types.NamespacedName{}, badParam("schedule", "schedule is empty: give a SyncSchedule name such as ?schedule=sample, or leave it out for %s", def.Name)
 	}
 	if len(name) > maxScheduleName {
-		return types.NamespacedName{}, badRequest("schedule %s is %d characters long: a SyncSchedule name has at most %d", quote(name), len(name), maxScheduleName)
+		return types.NamespacedName{}, badParam("schedule", "schedule %s is %d characters long: a SyncSchedule name has at most %d", quote(name), len(name), maxScheduleName)
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return types.NamespacedName{}, badRequest("schedule %s is not a SyncSchedule name: want lower case letters, digits, '-' and '.', starting and ending with a letter or digit", quote(name))
+		return types.NamespacedName{}, badParam("schedule", "schedule %s is not a SyncSchedule name: want lower case letters, digits, '-' and '.', starting and ending with a letter or digit", quote(name))
 	}
 	return types.NamespacedName{Namespace: def.Namespace, Name: name}, nil
 }
@@ -90,20 +92,20 @@ func parseProductID(s string) (int64, error) {
 	const want = "want a positive integer such as 14"
 	switch {
 	case s == "":
-		return 0, badRequest("experience id is missing: %s", want)
+		return 0, badParam("id", "experience id is missing: %s", want)
 	case len(s) > maxIDDigits:
-		return 0, badRequest("experience id %s is too long: %s of at most %d digits", quote(s), want, maxIDDigits)
+		return 0, badParam("id", "experience id %s is too long: %s of at most %d digits", quote(s), want, maxIDDigits)
 	case strings.Trim(s, "0123456789") != "":
-		return 0, badRequest("experience id %s is not a number: %s", quote(s), want)
+		return 0, badParam("id", "experience id %s is not a number: %s", quote(s), want)
 	case s[0] == '0':
 		if strings.Trim(s, "0") == "" {
-			return 0, badRequest("experience id %s is zero: %s", quote(s), want)
+			return 0, badParam("id", "experience id %s is zero: %s", quote(s), want)
 		}
-		return 0, badRequest("experience id %s has a leading zero: %s", quote(s), want)
+		return 0, badParam("id", "experience id %s has a leading zero: %s", quote(s), want)
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, badRequest("experience id %s is too large: %s up to 9223372036854775807", quote(s), want)
+		return 0, badParam("id", "experience id %s is too large: %s up to 9223372036854775807", quote(s), want)
 	}
 	return id, nil
 }
@@ -113,17 +115,17 @@ func parseProductID(s string) (int64, error) {
 func parseDate(s string) (time.Time, error) {
 	const want = "want ?date=YYYY-MM-DD, e.g. ?date=2026-12-01"
 	if s == "" {
-		return time.Time{}, badRequest("date is missing: %s", want)
+		return time.Time{}, badParam("date", "date is missing: %s", want)
 	}
 	if !datePattern.MatchString(s) {
-		return time.Time{}, badRequest("date %s is not in the form YYYY-MM-DD: %s", quote(s), want)
+		return time.Time{}, badParam("date", "date %s is not in the form YYYY-MM-DD: %s", quote(s), want)
 	}
 	d, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, badRequest("date %s is not a calendar date (the month has no such day, or there is no such month): %s", quote(s), want)
+		return time.Time{}, badParam("date", "date %s is not a calendar date (the month has no such day, or there is no such month): %s", quote(s), want)
 	}
 	if d.Year() < 1 {
-		return time.Time{}, badRequest("date %s is out of range: want a year from 0001 to 9999", quote(s))
+		return time.Time{}, badParam("date", "date %s is out of range: want a year from 0001 to 9999", quote(s))
 	}
 	return d, nil
 }
@@ -132,14 +134,14 @@ func parseDate(s string) (time.Time, error) {
 // parameters, each at most once.
 func parseQuery(raw string, allowed ...string) (map[string]string, error) {
 	if strings.Contains(raw, ";") {
-		return nil, badRequest("the query string contains ';': join parameters with '&'")
+		return nil, badParam("query", "the query string contains ';': join parameters with '&'")
 	}
 	values, err := url.ParseQuery(raw)
 	if err != nil {
 		if ee := url.EscapeError(""); errors.As(err, &ee) {
-			return nil, badRequest("the query string has a bad escape %s: write a byte as %%XX with two hex digits", quote(string(ee)))
+			return nil, badParam("query", "the query string has a bad escape %s: write a byte as %%XX with two hex digits", quote(string(ee)))
 		}
-		return nil, badRequest("the query string is malformed: want name=value pairs joined by '&'")
+		return nil, badParam("query", "the query string is malformed: want name=value pairs joined by '&'")
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -150,14 +152,24 @@ func parseQuery(raw string, allowed ...string) (map[string]string, error) {
 	for _, k := range keys {
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
-				return nil, badRequest("unknown query parameter %s: this route takes no query parameters", quote(k))
+				return nil, badParam(paramName(k), "unknown query parameter %s: this route takes no query parameters", quote(k))
 			}
-			return nil, badRequest("unknown query parameter %s: this route takes only %s", quote(k), strings.Join(allowed, ", "))
+			return nil, badParam(paramName(k), "unknown query parameter %s: this route takes only %s", quote(k), strings.Join(allowed, ", "))
 		}
 		if n := len(values[k]); n > 1 {
-			return nil, badRequest("query parameter %s is given %d times: give it once", quote(k), n)
+			return nil, badParam(paramName(k), "query parameter %s is given %d times: give it once", quote(k), n)
 		}
 		out[k] = values[k][0]
 	}
 	return out, nil
+}
+
+// paramName names a query parameter of the caller's in invalid-params: as it
+// is when short and printable UTF-8, else as the query string as a whole, so
+// that an answer never echoes a huge or binary name back.
+func paramName(k string) string {
+	if len(k) > 40 || !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return "query"
+	}
+	return k
 }

@@ -121,7 +121,7 @@ func FuzzParseSlotsRequest(f *testing.F) {
 			if !errors.As(err, &e) || e.status != http.StatusBadRequest || e.msg == "" {
 				t.Fatalf("parseSlotsRequest(%q, %q) failed with %v, not a 400 with a message", id, query, err)
 			}
-			if b, err := json.Marshal(Error{Error: e.msg}); err != nil || !json.Valid(b) {
+			if b, err := json.Marshal(e.body()); err != nil || !json.Valid(b) {
 				t.Fatalf("message %q does not encode as JSON", e.msg)
 			}
 			if len(e.msg) > 400 {

@@ -59,7 +59,7 @@ func (s *Server) newHandler(routes []route, notFound string) http.Handler {
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
 	// The same paths without a method catch the other methods, so that a 405
-	// is JSON like every other error; "/" catches every other path.
+	// is a problem detail like every other error; "/" catches every other path.
 	for path, methods := range allowed {
 		mux.Handle(path, methodNotAllowed(methods))
 	}
@@ -81,6 +81,9 @@ func (h *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	// Only the inventory reads may be kept (they revalidate); answers of the
+	// authenticated routes, probes and errors never.
+	w.Header().Set("Cache-Control", cacheNoStore)
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.server.requestTimeout)
 	defer cancel()

@@ -135,7 +135,7 @@ func (s *Server) setPaused(w http.ResponseWriter, r *http.Request, paused bool) 
 	}}
 	err = s.kube.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership)
 	if apierrors.IsNotFound(err) {
-		return errorf(http.StatusNotFound, "SyncSchedule %q not found in namespace %q", name.Name, name.Namespace)
+		return errorf(http.StatusNotFound, "SyncSchedule %q not found in namespace %q", name.Name, name.Namespace).withProblem(problemScheduleNotFound)
 	}
 	if err != nil {
 		return kubeError(err, "apply spec.paused")
@@ -166,7 +166,7 @@ func (s *Server) getSchedule(ctx context.Context, name types.NamespacedName) (*i
 	var ss inventoryv1alpha1.SyncSchedule
 	err := s.kube.Get(ctx, name, &ss)
 	if apierrors.IsNotFound(err) {
-		return nil, errorf(http.StatusNotFound, "SyncSchedule %q not found in namespace %q: check ?schedule= or the API's --schedule", name.Name, name.Namespace)
+		return nil, errorf(http.StatusNotFound, "SyncSchedule %q not found in namespace %q: check ?schedule= or the API's --schedule", name.Name, name.Namespace).withProblem(problemScheduleNotFound)
 	}
 	if err != nil {
 		return nil, kubeError(err, "get the SyncSchedule")

@@ -153,7 +153,9 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 			if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("POST %s with token %.10q: %d %s, want 401 with WWW-Authenticate", path, token, r.status, r.body)
 			}
-			r.errorMessage(t)
+			if p := r.problem(t); p.Type != api.ProblemTypeBase+"unauthenticated" {
+				t.Errorf("POST %s with token %.10q: problem type %s, want unauthenticated", path, token, p.Type)
+			}
 		}
 	}
 	req, _ := http.NewRequest(http.MethodPost, e.url+pause, nil)
@@ -236,7 +238,8 @@ func TestPauseResumeGuardedByRBAC(t *testing.T) {
 			t.Errorf("status for %s: %d %s, want 200 and paused", name, r.status, r.body)
 		}
 	}
-	if r := e.do(http.MethodGet, status, stranger); r.status != http.StatusForbidden || !strings.Contains(r.errorMessage(t), " get ") {
+	if r := e.do(http.MethodGet, status, stranger); r.status != http.StatusForbidden || !strings.Contains(r.errorMessage(t), " get ") ||
+		r.problem(t).Type != api.ProblemTypeBase+"forbidden" {
 		t.Errorf("status for the stranger: %d %s, want 403 naming the verb get", r.status, r.body)
 	}
 	if r := e.do(http.MethodGet, status, ""); r.status != http.StatusUnauthorized {
@@ -311,8 +314,13 @@ func TestTokensAreBoundToTheAPIAudience(t *testing.T) {
 	bound := serviceAccountToken(t, k, cs, ns, "viewer", "get")
 	e := newAPIEnv(t, options{kube: k.Client, reviews: cs, schedule: key})
 	eventually(t, 30*time.Second, func() error {
-		if r := e.do(http.MethodGet, "/api/v1/sync/status", bound); r.status != http.StatusOK {
+		r := e.do(http.MethodGet, "/api/v1/sync/status", bound)
+		if r.status != http.StatusOK {
 			return fmt.Errorf("status with a token for %s: %d %s", api.DefaultTokenAudience, r.status, r.body)
+		}
+		// An authenticated answer is never kept.
+		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("status: Cache-Control %q, want no-store", cc)
 		}
 		return nil
 	})

@@ -53,32 +53,58 @@ ORDER BY p.date, p.currency_code,
 // compared. ErrNotFound means the product was never synced on any date; a known
 // product without availability has no dates.
 func (s *Store) AvailableDates(ctx context.Context, productID int64, from, to time.Time) ([]DatePrice, error) {
-	dates, err := s.availableDates(ctx, productID, dateText(from), dateText(to))
-	if err != nil {
-		return nil, fmt.Errorf("read available dates of product %d from %s to %s: %w",
-			productID, dateText(from), dateText(to), err)
-	}
-	return dates, nil
+	dates, _, err := s.AvailableDatesSynced(ctx, productID, from, to)
+	return dates, err
 }
 
-func (s *Store) availableDates(ctx context.Context, productID int64, from, to string) ([]DatePrice, error) {
+// SyncSummary sums up the sync times of a product's dates in a range. Each
+// snapshot written of a date, changed or not, moves that date's sync time
+// forward, so the summary changes whenever anything read from those dates may
+// have: an HTTP validator of answers built from them.
+type SyncSummary struct {
+	// Dates is how many dates of the range were ever synced.
+	Dates int64
+	// Latest is the latest of their sync times; nil when Dates is 0.
+	Latest *time.Time
+	// Sum is the sum of their sync times in Unix microseconds, in decimal. Unlike
+	// Latest it moves when a date is synced after another but with an earlier
+	// fetch time (a slow worker).
+	Sum string
+}
+
+const syncSummary = `
+SELECT count(*), max(synced_at), coalesce(sum((extract(epoch FROM synced_at) * 1000000)::numeric), 0)::text
+FROM inventory_syncs WHERE product_id = $1 AND date BETWEEN $2 AND $3`
+
+// AvailableDatesSynced is AvailableDates with the summary of the sync times of
+// the same dates, read in the same snapshot of the database.
+func (s *Store) AvailableDatesSynced(ctx context.Context, productID int64, from, to time.Time) ([]DatePrice, SyncSummary, error) {
+	dates, sum, err := s.availableDates(ctx, productID, dateText(from), dateText(to))
+	if err != nil {
+		return nil, SyncSummary{}, fmt.Errorf("read available dates of product %d from %s to %s: %w",
+			productID, dateText(from), dateText(to), err)
+	}
+	return dates, sum, nil
+}
+
+func (s *Store) availableDates(ctx context.Context, productID int64, from, to string) ([]DatePrice, SyncSummary, error) {
 	// One snapshot for both queries, as in readSnapshot.
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, SyncSummary{}, fmt.Errorf("begin: %w", err)
 	}
 	defer rollback(ctx, tx)
 
 	known, err := productKnown(ctx, tx, productID)
 	if err != nil {
-		return nil, fmt.Errorf("look up product: %w", err)
+		return nil, SyncSummary{}, fmt.Errorf("look up product: %w", err)
 	}
 	if !known {
-		return nil, ErrNotFound
+		return nil, SyncSummary{}, ErrNotFound
 	}
 	rows, err := tx.Query(ctx, availableDates, productID, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, SyncSummary{}, fmt.Errorf("query: %w", err)
 	}
 	dates, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DatePrice, error) {
 		var d DatePrice
@@ -88,7 +114,11 @@ func (s *Store) availableDates(ctx context.Context, productID int64, from, to st
 		return d, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, SyncSummary{}, fmt.Errorf("query: %w", err)
 	}
-	return dates, nil
+	var sum SyncSummary
+	if err := tx.QueryRow(ctx, syncSummary, productID, from, to).Scan(&sum.Dates, &sum.Latest, &sum.Sum); err != nil {
+		return nil, SyncSummary{}, fmt.Errorf("sum up sync times: %w", err)
+	}
+	return dates, sum, nil
 }
