@@ -12,6 +12,8 @@ need=()
 have_initdb || need+=(postgresql)
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# make openapi-lint runs the OpenAPI linter from the npm registry.
+command -v npm >/dev/null 2>&1 || need+=(npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
