@@ -12,6 +12,14 @@ CONTROLLER_GEN ?= go tool controller-gen
 
 export K8S_VERSION ETCD_VERSION
 
+# The release: a tag (v0.1.0) on a tagged commit, else the commit, -dirty with
+# local changes. Stamped into the binary and the image, and pins dist/'s image.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_REPO ?= slotsync
+IMG ?= $(IMAGE_REPO):$(VERSION)
+LDFLAGS := -X github.com/slotsync/slotsync/internal/version.Version=$(VERSION) -X main.revision=$(REVISION)
+
 .PHONY: all
 all: build
 
@@ -19,7 +27,22 @@ all: build
 
 .PHONY: build
 build: ## Build bin/slotsync (what ships) and bin/slotsync-dev (local environment, simulator, benchmarks).
-	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/slotsync ./cmd/slotsync-dev
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/slotsync ./cmd/slotsync-dev
+
+.PHONY: image
+image: ## Build the image $(IMG) with BuildKit, stamped with VERSION and REVISION.
+	docker buildx build --load -t $(IMG) \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) .
+
+.PHONY: dist
+dist: ## Write dist/install.yaml: config/default in one file, with the image pinned to $(IMG).
+	hack/dist.sh $(IMG) dist/install.yaml
+
+# Where a registry is reachable: resolve the Dockerfile's base images to digests
+# and pass them as build arguments (see docs/install.md).
+.PHONY: pin-bases
+pin-bases: ## Print --build-arg flags pinning the Dockerfile's base images by digest (needs crane and a registry).
+	@hack/pin-bases.sh Dockerfile
 
 .PHONY: deps
 deps: ## Install missing system packages (PostgreSQL, kubectl) from Debian.

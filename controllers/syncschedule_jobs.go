@@ -110,8 +110,16 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 					RestartPolicy:                corev1.RestartPolicyNever,
 					ServiceAccountName:           tmpl.ServiceAccountName,
 					AutomountServiceAccountToken: ptr.To(false),
+					NodeSelector:                 tmpl.NodeSelector,
+					Tolerations:                  tmpl.Tolerations,
+					Affinity:                     tmpl.Affinity,
+					PriorityClassName:            tmpl.PriorityClassName,
 					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
+						RunAsNonRoot: ptr.To(true),
+						// The image's nonroot user, stated so that an allowed image
+						// built without USER still cannot run as root.
+						RunAsUser:      ptr.To[int64](65532),
+						RunAsGroup:     ptr.To[int64](65532),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					Containers: []corev1.Container{{
@@ -124,7 +132,7 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 							secretEnv("PARTNER_API_KEY", spec.Partner.APIKeySecretRef),
 							secretEnv("DATABASE_URL", spec.Database.URLSecretRef),
 						},
-						Resources:                tmpl.Resources,
+						Resources:                ss.JobResources(),
 						TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						SecurityContext: &corev1.SecurityContext{

@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -111,4 +113,42 @@ func derefOr(p *int32, def int32) int32 {
 		return def
 	}
 	return *p
+}
+
+// Ephemeral storage of the sync container when spec.jobTemplate.resources sets
+// none: the worker writes only its logs and termination message, and a bound
+// keeps one pod from filling a node's disk.
+var (
+	DefaultJobEphemeralStorageRequest = resource.MustParse("64Mi")
+	DefaultJobEphemeralStorageLimit   = resource.MustParse("256Mi")
+)
+
+// JobResources is spec.jobTemplate.resources with the ephemeral-storage request
+// and limit filled in where unset. A request above the default limit raises the
+// limit with it, since a limit below the request is invalid.
+func (s *SyncSchedule) JobResources() corev1.ResourceRequirements {
+	r := *s.Spec.JobTemplate.Resources.DeepCopy()
+	if r.Requests == nil {
+		r.Requests = corev1.ResourceList{}
+	}
+	if r.Limits == nil {
+		r.Limits = corev1.ResourceList{}
+	}
+	req, hasReq := r.Requests[corev1.ResourceEphemeralStorage]
+	lim, hasLim := r.Limits[corev1.ResourceEphemeralStorage]
+	if !hasReq {
+		req = DefaultJobEphemeralStorageRequest
+		if hasLim && lim.Cmp(req) < 0 {
+			req = lim
+		}
+		r.Requests[corev1.ResourceEphemeralStorage] = req
+	}
+	if !hasLim {
+		lim = DefaultJobEphemeralStorageLimit
+		if lim.Cmp(req) < 0 {
+			lim = req
+		}
+		r.Limits[corev1.ResourceEphemeralStorage] = lim
+	}
+	return r
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
@@ -93,6 +95,46 @@ func TestDefaultsOfUnsetFields(t *testing.T) {
 			}
 			if tt.gotSet != tt.wantS {
 				t.Errorf("set: %v, want %v", tt.gotSet, tt.wantS)
+			}
+		})
+	}
+}
+
+func TestJobResources(t *testing.T) {
+	q := resource.MustParse
+	tests := []struct {
+		name        string
+		in          corev1.ResourceRequirements
+		wantRequest string
+		wantLimit   string
+	}{
+		{name: "unset", wantRequest: "64Mi", wantLimit: "256Mi"},
+		{name: "request set", in: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: q("100Mi")}}, wantRequest: "100Mi", wantLimit: "256Mi"},
+		{name: "request above the default limit", in: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: q("1Gi")}}, wantRequest: "1Gi", wantLimit: "1Gi"},
+		{name: "limit below the default request", in: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceEphemeralStorage: q("32Mi")}}, wantRequest: "32Mi", wantLimit: "32Mi"},
+		{name: "both set", in: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: q("10Mi"), corev1.ResourceMemory: q("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceEphemeralStorage: q("20Mi")},
+		}, wantRequest: "10Mi", wantLimit: "20Mi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ss := &inventoryv1alpha1.SyncSchedule{}
+			ss.Spec.JobTemplate.Resources = *tt.in.DeepCopy()
+			got := ss.JobResources()
+			if r := got.Requests[corev1.ResourceEphemeralStorage]; r.Cmp(q(tt.wantRequest)) != 0 {
+				t.Errorf("request = %s, want %s", r.String(), tt.wantRequest)
+			}
+			if l := got.Limits[corev1.ResourceEphemeralStorage]; l.Cmp(q(tt.wantLimit)) != 0 {
+				t.Errorf("limit = %s, want %s", l.String(), tt.wantLimit)
+			}
+			if !reflect.DeepEqual(ss.Spec.JobTemplate.Resources, tt.in) {
+				t.Errorf("JobResources changed the spec: %+v", ss.Spec.JobTemplate.Resources)
+			}
+			for k, v := range tt.in.Requests {
+				if k != corev1.ResourceEphemeralStorage && got.Requests[k] != v {
+					t.Errorf("request %s = %v, want %v kept", k, got.Requests[k], v)
+				}
 			}
 		})
 	}

@@ -248,13 +248,16 @@ type JobTemplateOverrides struct {
 	// +kubebuilder:validation:Enum=Always;IfNotPresent;Never
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
-	// resources of the sync container. Defaults to small requests suited to a
-	// network-bound worker.
+	// resources of the sync container. An unset ephemeral-storage request or
+	// limit defaults to 64Mi and 256Mi (the worker writes only logs).
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitzero"`
 
 	// serviceAccountName the Job's pods run as. The worker needs no Kubernetes
-	// API access. Defaults to the namespace's default service account.
+	// API access, and its pods mount no token. Defaults to the namespace's
+	// default service account. To pull the image from a private registry,
+	// add the pull Secret to this service account's imagePullSecrets
+	// (kubectl patch serviceaccount NAME -p '{"imagePullSecrets":[{"name":"SECRET"}]}').
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
@@ -283,6 +286,28 @@ type JobTemplateOverrides struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// nodeSelector the Jobs' pods must match to be scheduled on a node.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations of the Jobs' pods, to run on tainted nodes.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// affinity of the Jobs' pods: node affinity, pod affinity and anti-affinity.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// priorityClassName of the Jobs' pods. The PriorityClass must exist when
+	// the pods are created, or the Job creates none.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	PriorityClassName string `json:"priorityClassName,omitempty"`
 
 	// podAnnotations are added to the Jobs' pods.
 	// +optional

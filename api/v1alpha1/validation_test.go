@@ -357,7 +357,10 @@ func TestCRDDescriptions(t *testing.T) {
 		t.Error("the SyncSchedule kind has no description")
 	}
 	// Embedded Kubernetes types keep their upstream wording.
-	upstream := map[string]bool{"metadata": true, "spec.jobTemplate.resources": true, "status.conditions": true}
+	upstream := map[string]bool{
+		"metadata": true, "spec.jobTemplate.resources": true, "status.conditions": true,
+		"spec.jobTemplate.tolerations": true, "spec.jobTemplate.affinity": true,
+	}
 	var walk func(path string, s *apiextensionsv1.JSONSchemaProps, ours bool)
 	walk = func(path string, s *apiextensionsv1.JSONSchemaProps, ours bool) {
 		for name, p := range s.Properties {

@@ -47,7 +47,7 @@ func TestHelpOnReadOnlyFilesystem(t *testing.T) {
 		return string(out)
 	}
 
-	commands := []string{"api", "manager", "migrate", "sync"}
+	commands := []string{"api", "manager", "migrate", "sync", "version"}
 	t.Run("slotsync", func(t *testing.T) {
 		out := help(t)
 		if got := listedCommands(out); !slices.Equal(got, commands) {

@@ -25,7 +25,7 @@ in PostgreSQL, driven by SyncSchedule resources, and serves them over REST.
 
 Secrets never go on the command line: the partner key comes from PARTNER_API_KEY
 and the database URL from DATABASE_URL.`,
-		newMigrateCmd(), newSyncCmd(), newManagerCmd(), newAPICmd())
+		newMigrateCmd(), newSyncCmd(), newManagerCmd(), newAPICmd(), newVersionCmd())
 }
 
 // envSecret reads a secret from the environment; secrets never come from flags so

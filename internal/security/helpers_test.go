@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
@@ -70,14 +71,29 @@ func kustomizePath(t *testing.T, path string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatalf("kubectl kustomize %s: %v: %s", path, err, stderr.String())
 	}
+	return decodeYAML(t, path, out)
+}
+
+// decodeYAMLFile reads the objects of a multi-document YAML file.
+func decodeYAMLFile(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeYAML(t, path, b)
+}
+
+func decodeYAML(t *testing.T, source string, data []byte) []*unstructured.Unstructured {
+	t.Helper()
 	var objs []*unstructured.Unstructured
-	for _, doc := range strings.Split(string(out), "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s: %v", source, err)
+		}
+		if len(u.Object) == 0 {
+			continue // empty, or only comments
 		}
 		objs = append(objs, u)
 	}

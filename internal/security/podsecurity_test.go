@@ -35,7 +35,17 @@ func hardeningProblems(spec corev1.PodSpec) []string {
 	if psc.RunAsUser != nil && *psc.RunAsUser == 0 {
 		problems = append(problems, "pod runs as user 0")
 	}
+	// Stated, not left to the image's USER, which another image may lack.
+	if ptr.Deref(psc.RunAsUser, -1) != 65532 || ptr.Deref(psc.RunAsGroup, -1) != 65532 {
+		problems = append(problems, "pod does not set runAsUser and runAsGroup 65532")
+	}
 	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		if _, ok := c.Resources.Requests[corev1.ResourceEphemeralStorage]; !ok {
+			problems = append(problems, c.Name+": no ephemeral-storage request")
+		}
+		if _, ok := c.Resources.Limits[corev1.ResourceEphemeralStorage]; !ok {
+			problems = append(problems, c.Name+": no ephemeral-storage limit")
+		}
 		sc := c.SecurityContext
 		if sc == nil {
 			problems = append(problems, c.Name+": no security context")
