@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
 
 // SetHook makes s call hook at each stage of a snapshot transaction: "locked"
 // once it holds the pair and read its hash, "staged" after the COPY, "merged"
@@ -12,3 +16,8 @@ func SetHook(s *Store, hook func(ctx context.Context, stage string, pid uint32) 
 
 // ParseSnapshotPayload reads a notification on SnapshotChannel.
 var ParseSnapshotPayload = parseSnapshotPayload
+
+// SetProbeVia makes s send its snapshot listener's probe through pool.
+func SetProbeVia(s *Store, pool *pgxpool.Pool) {
+	s.probeVia = pool
+}

@@ -32,6 +32,9 @@ type Store struct {
 	pool *pgxpool.Pool
 	// hook lets tests interrupt a snapshot transaction at a named stage.
 	hook func(ctx context.Context, stage string, pid uint32) error
+	// probeVia, when set, sends the snapshot listener's probe instead of pool:
+	// tests point it at another database, whose notifications never arrive.
+	probeVia *pgxpool.Pool
 }
 
 // Open prepares a connection pool for databaseURL. It does not connect: the first

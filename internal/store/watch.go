@@ -18,7 +18,14 @@ const (
 	watchRetryMin     = 100 * time.Millisecond
 	watchRetryMax     = 5 * time.Second
 	watchConnectLimit = 5 * time.Second
+	// watchProbeLimit is how long the probe notification may take to come
+	// back to the listener before the listener counts as deaf.
+	watchProbeLimit = 5 * time.Second
 )
+
+// probePrefix marks the watcher's own probe notifications, which carry no
+// snapshot. A product id is never "probe", so the two cannot be confused.
+const probePrefix = "probe:"
 
 // watchKeepAlive makes a dead database host show up as an error on the
 // listener's idle connection within about 25 s, rather than the kernel's
@@ -98,6 +105,13 @@ func (s *Store) listen(ctx context.Context, w SnapshotWatch) (listened bool, err
 	if err != nil {
 		return false, fmt.Errorf("listen on %s: %w", SnapshotChannel, err)
 	}
+	// LISTEN succeeding does not prove notifications arrive: behind a pooler
+	// in transaction mode (PgBouncer) it succeeds on a server connection that
+	// is then handed to other clients, and nothing ever comes back. A probe
+	// sent the way writers notify must return before the listener counts.
+	if err := s.probeListener(ctx, conn, w); err != nil {
+		return false, err
+	}
 	if w.Listening != nil {
 		w.Listening()
 	}
@@ -106,11 +120,50 @@ func (s *Store) listen(ctx context.Context, w SnapshotWatch) (listened bool, err
 		if err != nil {
 			return true, fmt.Errorf("wait for notification: %w", err)
 		}
+		if strings.HasPrefix(n.Payload, probePrefix) {
+			continue // a late probe of this or another watcher
+		}
 		product, date, err := parseSnapshotPayload(n.Payload)
 		switch {
 		case err != nil && w.Unreadable != nil:
 			w.Unreadable(err)
 		case err == nil && w.Snapshot != nil:
+			w.Snapshot(product, date)
+		}
+	}
+}
+
+// probeListener notifies SnapshotChannel through the pool, as a snapshot
+// write does, and waits for that notification on conn. Snapshot
+// notifications that arrive first are reported as usual.
+func (s *Store) probeListener(ctx context.Context, conn *pgx.Conn, w SnapshotWatch) error {
+	token := probePrefix + strconv.FormatUint(uint64(conn.PgConn().PID()), 10) + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	pctx, cancel := context.WithTimeout(ctx, watchProbeLimit)
+	defer cancel()
+	notifier := s.pool
+	if s.probeVia != nil {
+		notifier = s.probeVia
+	}
+	if _, err := notifier.Exec(pctx, "SELECT pg_notify($1, $2)", SnapshotChannel, token); err != nil {
+		return fmt.Errorf("probe the listener on %s: %w", SnapshotChannel, err)
+	}
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			if ctx.Err() == nil && pctx.Err() != nil {
+				return fmt.Errorf("LISTEN on %s succeeded but a probe notification did not come back within %s: notifications do not reach this connection (a pooler in transaction mode between slotsync and Postgres drops them; connect the API to Postgres directly or through a session-mode pooler)", SnapshotChannel, watchProbeLimit)
+			}
+			return fmt.Errorf("wait for the probe notification: %w", err)
+		}
+		if n.Payload == token {
+			return nil
+		}
+		if strings.HasPrefix(n.Payload, probePrefix) {
+			continue
+		}
+		// A snapshot committed before the listener counts: the cache is not
+		// live yet, so it has nothing to drop, but report it all the same.
+		if product, date, err := parseSnapshotPayload(n.Payload); err == nil && w.Snapshot != nil {
 			w.Snapshot(product, date)
 		}
 	}

@@ -3,9 +3,13 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/store"
 )
 
@@ -76,5 +80,46 @@ func TestWatchSnapshots(t *testing.T) {
 	}
 	if got := next(); got != "unreadable" {
 		t.Errorf("event %q for a foreign payload, want unreadable", got)
+	}
+}
+
+// TestWatchSnapshotsNeedsNotificationsToArrive: a LISTEN that succeeds while
+// notifications never reach it, as behind a pooler in transaction mode, does
+// not count as listening: the watcher reports it lost and says why, so the
+// API's cache stays off instead of serving answers nothing will clear.
+func TestWatchSnapshotsNeedsNotificationsToArrive(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	s, _ := newStore(t)
+	// Notifications do not cross databases: a probe sent to another one never
+	// comes back, as a notify through a transaction-mode pooler does not.
+	elsewhere, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(elsewhere.Close)
+	store.SetProbeVia(s, elsewhere)
+
+	events := make(chan string, 16)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.WatchSnapshots(wctx, store.SnapshotWatch{
+			Listening: func() { events <- "listening" },
+			Lost:      func(err error, _ time.Duration) { events <- "lost: " + err.Error() },
+		})
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	select {
+	case e := <-events:
+		if !strings.HasPrefix(e, "lost: ") || !strings.Contains(e, "transaction mode") {
+			t.Fatalf("first event %q, want lost, naming the pooler", e)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event within 20s")
 	}
 }
