@@ -54,6 +54,17 @@ func init() {
 // registry; tests check dashboards and alerts against their names.
 func Collectors() []prometheus.Collector { return collectors }
 
+// observeSchedule records the status a reconcile computed. Run counters of each
+// window start at zero, so that increase() sees a window's first failure.
+func observeSchedule(ss *inventoryv1alpha1.SyncSchedule) {
+	scheduleState.observe(ss)
+	for _, w := range ss.Spec.Windows {
+		for _, o := range []inventoryv1alpha1.RunResult{inventoryv1alpha1.RunSucceeded, inventoryv1alpha1.RunPartial, inventoryv1alpha1.RunFailed} {
+			runsTotal.WithLabelValues(ss.Namespace, ss.Name, w.Name, string(o))
+		}
+	}
+}
+
 // recordRun counts a run once, when status first sees it finished.
 func recordRun(ss *inventoryv1alpha1.SyncSchedule, window string, outcome inventoryv1alpha1.RunResult) {
 	runsTotal.WithLabelValues(ss.Namespace, ss.Name, window, string(outcome)).Inc()

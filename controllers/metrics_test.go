@@ -47,3 +47,35 @@ slotsync_window_last_success_timestamp_seconds{namespace="ns",schedule="s",windo
 		t.Errorf("%d series after forget, want 0", n)
 	}
 }
+
+// Run counters exist at zero before a window's first run, so that increase()
+// counts its first failure; a deleted schedule takes them along.
+func TestRunCountersStartAtZero(t *testing.T) {
+	ss := &inventoryv1alpha1.SyncSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: "metrics-zero", Name: "s"}}
+	ss.Spec.Windows = []inventoryv1alpha1.Window{{Name: "today", Days: 1, Every: metav1.Duration{Duration: time.Minute}}}
+	runs := func() map[string]float64 {
+		got := map[string]float64{}
+		for _, o := range []string{"Succeeded", "Partial", "Failed"} {
+			c, err := runsTotal.GetMetricWith(map[string]string{"namespace": ss.Namespace, "schedule": ss.Name, "window": "today", "outcome": o})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[o] = testutil.ToFloat64(c)
+		}
+		return got
+	}
+	observeSchedule(ss)
+	// Counting by deleting: a Vec has no other way to list its series.
+	if n := runsTotal.DeletePartialMatch(map[string]string{"namespace": ss.Namespace}); n != 3 {
+		t.Errorf("%d run counters before the first run, want one per outcome", n)
+	}
+	observeSchedule(ss)
+	recordRun(ss, "today", inventoryv1alpha1.RunFailed)
+	if got := runs(); got["Failed"] != 1 || got["Succeeded"] != 0 || got["Partial"] != 0 {
+		t.Errorf("runs after one failure: %v", got)
+	}
+	forgetSchedule(ss.Namespace, ss.Name)
+	if n := runsTotal.DeletePartialMatch(map[string]string{"namespace": ss.Namespace}); n != 0 {
+		t.Errorf("%d run counters left after forgetSchedule", n)
+	}
+}

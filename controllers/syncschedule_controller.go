@@ -85,7 +85,7 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			markFailed(&ss, retErr)
 		}
 		r.emitTransitions(orig, &ss)
-		scheduleState.observe(&ss)
+		observeSchedule(&ss)
 		if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
 			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("patch status of %s: %w", req, err))
 		}
