@@ -52,6 +52,10 @@ deps: ## Install missing system packages (PostgreSQL, kubectl) from Debian.
 envtest-assets: ## Build etcd and kube-apiserver for envtest from the Go module proxy (once, cached).
 	hack/build-k8s.sh $(K8S_BIN) etcd kube-apiserver
 
+.PHONY: promtool
+promtool: ## Build bin/promtool from the Go module proxy (once, cached).
+	hack/build-promtool.sh bin
+
 .PHONY: k8s-binaries
 k8s-binaries: ## Build the whole local control plane (envtest assets, controller-manager, scheduler).
 	hack/build-k8s.sh $(K8S_BIN) etcd kube-apiserver kube-controller-manager kube-scheduler
@@ -79,7 +83,8 @@ verify-generated: ## Fail when deepcopy, CRD or RBAC differ from what the code g
 ##@ Test
 
 .PHONY: test
-test: deps envtest-assets lint openapi-lint verify-generated ## Run every test against real Postgres and a real API server.
+test: deps envtest-assets promtool lint openapi-lint verify-generated ## Run every test against real Postgres and a real API server.
+	hack/check-rules.sh bin/promtool
 	KUBEBUILDER_ASSETS=$(K8S_BIN) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint

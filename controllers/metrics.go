@@ -6,11 +6,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/version"
 )
 
 // Metrics live on controller-runtime's registry, served by the manager. Labels stay
-// bounded: run kinds and results are fixed sets; schedules and windows are the user's
-// own, few, objects.
+// bounded: run kinds, outcomes, condition types and reasons are fixed sets; schedules
+// and windows are the user's own, few, objects. Rates are per second, as Prometheus
+// expects of base units (docs/monitoring.md lists the renames).
 var (
 	reconcileTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "slotsync_schedule_reconciles_total",
@@ -22,61 +26,160 @@ var (
 	}, []string{"kind"})
 	runsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "slotsync_runs_total",
-		Help: "Finished sync runs, by result (Succeeded, Partial, Failed).",
-	}, []string{"result"})
-	dataAge      = newDataAgeCollector()
-	budgetDemand = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "slotsync_budget_demand_requests_per_minute",
-		Help: "Partner requests per minute each schedule needs to meet its windows.",
+		Help: "Finished sync runs of each schedule's window, by outcome (Succeeded, Partial, Failed).",
+	}, []string{"namespace", "schedule", "window", "outcome"})
+	scheduleState = newScheduleCollector()
+	budgetDemand  = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slotsync_budget_demand_requests_per_second",
+		Help: "Partner requests per second each schedule needs to meet its windows.",
 	}, []string{"namespace", "schedule"})
+	budgetKeyDemand = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slotsync_budget_key_demand_requests_per_second",
+		Help: "Partner requests per second that every unpaused schedule on this schedule's partner key needs together.",
+	}, []string{"namespace", "schedule"})
+	budgetUsable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slotsync_budget_usable_requests_per_second",
+		Help: "Partner requests per second of the key's budget that this schedule's windows can use; BudgetExceeded is key demand above it.",
+	}, []string{"namespace", "schedule"})
+
+	collectors = []prometheus.Collector{reconcileTotal, jobsCreated, runsTotal, scheduleState,
+		budgetDemand, budgetKeyDemand, budgetUsable, version.NewCollector()}
 )
 
 func init() {
-	metrics.Registry.MustRegister(reconcileTotal, jobsCreated, runsTotal, dataAge, budgetDemand)
+	metrics.Registry.MustRegister(collectors...)
 }
 
-// dataAgeCollector reports the age of each window's data at scrape time, not at the
-// last reconcile, which may be a whole interval ago.
-type dataAgeCollector struct {
-	desc *prometheus.Desc
-	mu   sync.Mutex
-	last map[[3]string]time.Time
-}
+// Collectors are the manager's own collectors, registered on controller-runtime's
+// registry; tests check dashboards and alerts against their names.
+func Collectors() []prometheus.Collector { return collectors }
 
-func newDataAgeCollector() *dataAgeCollector {
-	return &dataAgeCollector{
-		desc: prometheus.NewDesc("slotsync_window_data_age_seconds",
-			"Seconds since the last successful run of each schedule's window.",
-			[]string{"namespace", "schedule", "window"}, nil),
-		last: map[[3]string]time.Time{},
-	}
-}
-
-// observe records a window's last success.
-func (c *dataAgeCollector) observe(namespace, schedule, window string, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.last[[3]string{namespace, schedule, window}] = at
-}
-
-// forget drops the windows of a schedule that is gone.
-func (c *dataAgeCollector) forget(namespace, schedule string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.last {
-		if k[0] == namespace && k[1] == schedule {
-			delete(c.last, k)
+// observeSchedule records the status a reconcile computed. Run counters of each
+// window start at zero, so that increase() sees a window's first failure.
+func observeSchedule(ss *inventoryv1alpha1.SyncSchedule) {
+	scheduleState.observe(ss)
+	for _, w := range ss.Spec.Windows {
+		for _, o := range []inventoryv1alpha1.RunResult{inventoryv1alpha1.RunSucceeded, inventoryv1alpha1.RunPartial, inventoryv1alpha1.RunFailed} {
+			runsTotal.WithLabelValues(ss.Namespace, ss.Name, w.Name, string(o))
 		}
 	}
 }
 
-func (c *dataAgeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+// recordRun counts a run once, when status first sees it finished.
+func recordRun(ss *inventoryv1alpha1.SyncSchedule, window string, outcome inventoryv1alpha1.RunResult) {
+	runsTotal.WithLabelValues(ss.Namespace, ss.Name, window, string(outcome)).Inc()
+}
 
-func (c *dataAgeCollector) Collect(ch chan<- prometheus.Metric) {
+// recordBudget takes requests per minute, the unit of the spec and status.
+func recordBudget(ss *inventoryv1alpha1.SyncSchedule, ownPerMinute, keyPerMinute, usablePerMinute float64) {
+	budgetDemand.WithLabelValues(ss.Namespace, ss.Name).Set(ownPerMinute / 60)
+	budgetKeyDemand.WithLabelValues(ss.Namespace, ss.Name).Set(keyPerMinute / 60)
+	budgetUsable.WithLabelValues(ss.Namespace, ss.Name).Set(usablePerMinute / 60)
+}
+
+// forgetSchedule drops every series of a schedule that is gone. Run counters
+// go too: a schedule created again under the same name starts from zero,
+// which rate() reads as a counter reset.
+func forgetSchedule(namespace, name string) {
+	scheduleState.forget(namespace, name)
+	match := prometheus.Labels{"namespace": namespace, "schedule": name}
+	runsTotal.DeletePartialMatch(match)
+	budgetDemand.DeletePartialMatch(match)
+	budgetKeyDemand.DeletePartialMatch(match)
+	budgetUsable.DeletePartialMatch(match)
+}
+
+// scheduleCollector reports each schedule's conditions and windows as the last
+// reconcile computed them; the data age is computed at scrape time, not at the
+// last reconcile, which may be a whole interval ago. Whole-state replacement on
+// each observe means a condition whose reason changed leaves no stale series.
+type scheduleCollector struct {
+	age, lastSuccess, interval, condition *prometheus.Desc
+
+	mu        sync.Mutex
+	schedules map[[2]string]scheduleSnapshot
+}
+
+type scheduleSnapshot struct {
+	windows    []windowSnapshot
+	conditions [][3]string // type, status, reason
+}
+
+type windowSnapshot struct {
+	name        string
+	every       time.Duration
+	lastSuccess time.Time // zero before the first success
+}
+
+func newScheduleCollector() *scheduleCollector {
+	window := []string{"namespace", "schedule", "window"}
+	return &scheduleCollector{
+		age: prometheus.NewDesc("slotsync_window_data_age_seconds",
+			"Seconds since the scheduled time of the last successful run of each schedule's window.", window, nil),
+		lastSuccess: prometheus.NewDesc("slotsync_window_last_success_timestamp_seconds",
+			"Unix time of the scheduled time of the last successful run of each schedule's window.", window, nil),
+		interval: prometheus.NewDesc("slotsync_window_interval_seconds",
+			"How often each schedule's window is due.", window, nil),
+		condition: prometheus.NewDesc("slotsync_schedule_condition",
+			"1 for each condition a SyncSchedule has, by type, status and reason.",
+			[]string{"namespace", "schedule", "type", "status", "reason"}, nil),
+		schedules: map[[2]string]scheduleSnapshot{},
+	}
+}
+
+// observe records the status the reconcile computed for ss.
+func (c *scheduleCollector) observe(ss *inventoryv1alpha1.SyncSchedule) {
+	var snap scheduleSnapshot
+	every := map[string]time.Duration{}
+	for _, b := range ss.Bands() {
+		every[b.Window] = b.Every
+	}
+	for _, w := range ss.Status.Windows {
+		ws := windowSnapshot{name: w.Name, every: every[w.Name]}
+		if w.LastSuccessfulTime != nil {
+			ws.lastSuccess = w.LastSuccessfulTime.Time
+		}
+		snap.windows = append(snap.windows, ws)
+	}
+	for _, cond := range ss.Status.Conditions {
+		snap.conditions = append(snap.conditions, [3]string{cond.Type, string(cond.Status), cond.Reason})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.schedules[[2]string{ss.Namespace, ss.Name}] = snap
+}
+
+func (c *scheduleCollector) forget(namespace, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.schedules, [2]string{namespace, name})
+}
+
+func (c *scheduleCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.age
+	ch <- c.lastSuccess
+	ch <- c.interval
+	ch <- c.condition
+}
+
+func (c *scheduleCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	for k, at := range c.last {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, now.Sub(at).Seconds(), k[0], k[1], k[2])
+	for k, s := range c.schedules {
+		for _, w := range s.windows {
+			if w.every > 0 {
+				ch <- prometheus.MustNewConstMetric(c.interval, prometheus.GaugeValue, w.every.Seconds(), k[0], k[1], w.name)
+			}
+			if w.lastSuccess.IsZero() {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, now.Sub(w.lastSuccess).Seconds(), k[0], k[1], w.name)
+			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue,
+				float64(w.lastSuccess.UnixNano())/1e9, k[0], k[1], w.name)
+		}
+		for _, cond := range s.conditions {
+			ch <- prometheus.MustNewConstMetric(c.condition, prometheus.GaugeValue, 1, k[0], k[1], cond[0], cond[1], cond[2])
+		}
 	}
 }

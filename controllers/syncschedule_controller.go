@@ -68,8 +68,7 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	var ss inventoryv1alpha1.SyncSchedule
 	if err := r.Get(ctx, req.NamespacedName, &ss); err != nil {
 		if apierrors.IsNotFound(err) {
-			dataAge.forget(req.Namespace, req.Name)
-			budgetDemand.DeleteLabelValues(req.Namespace, req.Name)
+			forgetSchedule(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -86,6 +85,7 @@ func (r *SyncScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			markFailed(&ss, retErr)
 		}
 		r.emitTransitions(orig, &ss)
+		observeSchedule(&ss)
 		if err := r.Status().Patch(ctx, &ss, client.MergeFrom(orig)); client.IgnoreNotFound(err) != nil {
 			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("patch status of %s: %w", req, err))
 		}

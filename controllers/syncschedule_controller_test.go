@@ -574,7 +574,7 @@ func TestEventsAndMetrics(t *testing.T) {
 			found[f.GetName()] = true
 		}
 	}
-	for _, name := range []string{"slotsync_jobs_created_total", "slotsync_runs_total", "slotsync_window_data_age_seconds", "slotsync_budget_demand_requests_per_minute", "slotsync_schedule_reconciles_total"} {
+	for _, name := range []string{"slotsync_jobs_created_total", "slotsync_runs_total", "slotsync_window_data_age_seconds", "slotsync_budget_demand_requests_per_second", "slotsync_window_last_success_timestamp_seconds", "slotsync_window_interval_seconds", "slotsync_schedule_condition", "slotsync_build_info", "slotsync_schedule_reconciles_total"} {
 		if !found[name] {
 			t.Errorf("metric %s missing for this schedule", name)
 		}

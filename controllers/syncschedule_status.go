@@ -96,7 +96,7 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 			switch {
 			case ws.LastRun == nil || ws.LastRun.Job != lastFinished.Name:
 				ws.LastRun = &counts
-				runsTotal.WithLabelValues(string(counts.Result)).Inc()
+				recordRun(ss, band.Window, counts.Result)
 			case counts.PodsCounted > ws.LastRun.PodsCounted:
 				// Never fewer: pods deleted since (pod GC) would undo counts.
 				ws.LastRun = &counts
@@ -126,7 +126,6 @@ func (r *SyncScheduleReconciler) observe(ctx context.Context, ss *inventoryv1alp
 			if ss.Status.LastSyncTime == nil || ws.LastSuccessfulTime.After(ss.Status.LastSyncTime.Time) {
 				ss.Status.LastSyncTime = ws.LastSuccessfulTime.DeepCopy()
 			}
-			dataAge.observe(ss.Namespace, ss.Name, band.Window, ws.LastSuccessfulTime.Time)
 		}
 		windows = append(windows, ws)
 	}
@@ -325,7 +324,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	total := own + others
 	ss.Status.DemandPerMinute = strconv.FormatFloat(total, 'f', 2, 64)
 	ss.Status.BudgetPerMinute = int32(math.Round(budget))
-	budgetDemand.WithLabelValues(ss.Namespace, ss.Name).Set(own)
+	recordBudget(ss, own, total, usable)
 	cond := metav1.Condition{Type: inventoryv1alpha1.ConditionBudgetExceeded, ObservedGeneration: ss.Generation}
 	fit := productsThatFit(ss.Bands(), usable, others)
 	ref := ss.Spec.Partner.APIKeySecretRef

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/pgtest"
+	"github.com/slotsync/slotsync/internal/version"
 )
 
 var products = []int64{14, 15}
@@ -512,6 +514,7 @@ func TestMetricsAndLogs(t *testing.T) {
 		`slotsync_api_requests_total{code="404",route="unmatched"} 1`,
 		`slotsync_api_request_duration_seconds_count{route="GET /api/v1/experience/{id}/slots"} 3`,
 		`slotsync_api_cache_misses_total`,
+		`slotsync_build_info{goversion="` + runtime.Version() + `",revision="` + version.Revision() + `",version="` + version.Version + `"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)

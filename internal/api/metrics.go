@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	authorizationv1 "k8s.io/api/authorization/v1"
+
+	"github.com/slotsync/slotsync/internal/version"
 )
 
 // metricsPath is the non-resource URL a scraper needs get on, as for the
@@ -49,10 +51,18 @@ func newMetrics() *metrics {
 			Help: "Slots and dates answers read from the database because the read cache had none.",
 		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.cacheHits, m.cacheMisses,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.collectors()...)
 	return m
 }
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.duration, m.cacheHits, m.cacheMisses, version.NewCollector(),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
+}
+
+// Collectors returns a fresh, unregistered set of the collectors a Server
+// serves; tests check dashboards and alerts against their names.
+func Collectors() []prometheus.Collector { return newMetrics().collectors() }
 
 func (m *metrics) observe(route string, code int, elapsed time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
