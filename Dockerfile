@@ -16,3 +16,7 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/slotsync /slotsync
 USER 65532:65532
 ENTRYPOINT ["/slotsync"]
+LABEL org.opencontainers.image.title="slotsync" \
+      org.opencontainers.image.description="Mirrors a ticketing partner's inventory into PostgreSQL: operator, REST API and sync worker" \
+      org.opencontainers.image.source="https://github.com/slotsync/slotsync"
+
