@@ -19,4 +19,3 @@ ENTRYPOINT ["/slotsync"]
 LABEL org.opencontainers.image.title="slotsync" \
       org.opencontainers.image.description="Mirrors a ticketing partner's inventory into PostgreSQL: operator, REST API and sync worker" \
       org.opencontainers.image.source="https://github.com/slotsync/slotsync"
-
