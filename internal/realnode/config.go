@@ -21,8 +21,10 @@ import (
 const (
 	Block         = "10.213.0.0/16"
 	ServiceSubnet = "10.213.0.0/24"
-	PodSubnet     = "10.213.1.0/24"
-	Bridge        = "slotsync0"
+	// KubernetesServiceIP is the first of ServiceSubnet, the API server's Service.
+	KubernetesServiceIP = "10.213.0.1"
+	PodSubnet           = "10.213.1.0/24"
+	Bridge              = "slotsync0"
 	// Gateway is the bridge's address on the host: the node's InternalIP (the
 	// kubelet refuses a loopback one) and where the kubelet listens.
 	Gateway   = "10.213.1.1"
@@ -43,6 +45,8 @@ type Config struct {
 	// ClientCA is the CA whose client certificates the kubelet accepts: the API
 	// server's kubelet client certificate (PKI.APIServerFlags).
 	ClientCA string
+	// KubeProxy, when set, is the kube-proxy binary to run for Services.
+	KubeProxy string
 	// Images are docker-archives to import into containerd.
 	Images []string
 	// Port is the kubelet's on Gateway, HealthzPort its health check's on 127.0.0.1.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,7 @@ type Node struct {
 	cfg        Config
 	containerd *childproc.Process
 	kubelet    *childproc.Process
+	kubeProxy  *childproc.Process
 }
 
 // Start writes the configuration, starts containerd, imports the images and starts
@@ -82,23 +84,54 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, fmt.Errorf("import %s: %w: %s", img, err, out)
 		}
 	}
-	if err := bridgeUp(ctx); err != nil {
+	if err := BridgeUp(ctx); err != nil {
 		return nil, err
 	}
 	n.kubelet, err = n.start("kubelet", cfg.Kubelet,
 		"--config="+cfg.path("kubelet", "config.json"), "--kubeconfig="+cfg.Kubeconfig,
 		"--hostname-override="+cfg.NodeName, "--node-ip="+Gateway,
 		"--root-dir="+cfg.path("kubelet", "root"), "--cert-dir="+cfg.path("kubelet", "pki"), "--v=1")
+	if err != nil || cfg.KubeProxy == "" {
+		return n, err
+	}
+	healthz, metrics, err := twoFreePorts()
+	if err != nil {
+		return nil, err
+	}
+	// iptables mode; zero conntrack settings leave the machine's sysctls alone, and
+	// node ports open on the gateway only.
+	n.kubeProxy, err = n.start("kube-proxy", cfg.KubeProxy,
+		"--kubeconfig="+cfg.Kubeconfig, "--hostname-override="+cfg.NodeName, "--proxy-mode=iptables",
+		"--bind-address="+Gateway, "--nodeport-addresses="+Gateway+"/32",
+		fmt.Sprintf("--healthz-bind-address=127.0.0.1:%d", healthz), fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metrics),
+		"--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0", "--v=1")
 	return n, err
 }
 
-// bridgeUp makes the CNI bridge with its gateway address before the first pod
-// would, so the kubelet has its node IP at start; the bridge plugin adopts it.
-func bridgeUp(ctx context.Context) error {
+func twoFreePorts() (int, int, error) {
+	var ports [2]int
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, 0, err
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		defer l.Close()
+	}
+	return ports[0], ports[1], nil
+}
+
+// BridgeUp makes the CNI bridge with its gateway address before the first pod
+// would, so the kubelet has its node IP at start and the API server can listen
+// there for pods; the bridge plugin adopts it. Stop removes it.
+func BridgeUp(ctx context.Context) error {
 	for _, args := range [][]string{
 		{"link", "add", "name", Bridge, "type", "bridge"},
 		{"addr", "replace", Gateway + "/24", "dev", Bridge},
 		{"link", "set", Bridge, "up"},
+		// Host clients of Service addresses leave from the gateway, which pods can
+		// answer, instead of following the default route off the machine.
+		{"route", "replace", ServiceSubnet, "dev", Bridge, "src", Gateway},
 	} {
 		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
 		if err != nil && !strings.Contains(string(out), "File exists") {
@@ -180,6 +213,11 @@ func (n *Node) WaitReady(ctx context.Context, c client.Client, timeout time.Dura
 // their network), then containerd and any shim of ours left, and unmounts what
 // they mounted under the node's directory.
 func (n *Node) Stop() {
+	if n.kubeProxy != nil {
+		n.kubeProxy.Stop(10 * time.Second)
+		// Its KUBE-* rules would keep steering Service addresses after it is gone.
+		_ = exec.Command(n.cfg.KubeProxy, "--cleanup", "--proxy-mode=iptables").Run()
+	}
 	if n.kubelet != nil {
 		n.kubelet.Stop(10 * time.Second)
 	}
