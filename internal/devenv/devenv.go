@@ -32,7 +32,6 @@ import (
 	"github.com/slotsync/slotsync/internal/localnode"
 	"github.com/slotsync/slotsync/internal/partnersim"
 	"github.com/slotsync/slotsync/internal/pgtest"
-	"github.com/slotsync/slotsync/internal/realnode"
 	"github.com/slotsync/slotsync/internal/store"
 )
 
@@ -91,8 +90,7 @@ type Env struct {
 	simServer   *http.Server
 	nodeStop    context.CancelFunc
 	nodeDone    chan error
-	realNode    *realnode.Node
-	realPKI     realnode.PKI
+	real        *realEnv
 	procs       []*process
 	mu          sync.Mutex
 	manager     *process
@@ -235,10 +233,10 @@ func (e *Env) startControlPlane(context.Context) error {
 }
 
 func (e *Env) startControllers(ctx context.Context) error {
-	kcm, err := startProcess(e.logDir(), "kube-controller-manager", nil, filepath.Join(e.opts.K8sBin, "kube-controller-manager"),
-		"--kubeconfig="+e.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--bind-address=127.0.0.1",
+	kcmArgs := append([]string{"--kubeconfig=" + e.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--bind-address=127.0.0.1",
 		"--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,serviceaccount-controller,deployment-controller,replicaset-controller",
-		"--concurrent-job-syncs=10")
+		"--concurrent-job-syncs=10"}, e.realNodeControllerFlags()...)
+	kcm, err := startProcess(e.logDir(), "kube-controller-manager", nil, filepath.Join(e.opts.K8sBin, "kube-controller-manager"), kcmArgs...)
 	if err != nil {
 		return err
 	}
@@ -346,9 +344,7 @@ func (e *Env) Stop() {
 		case <-time.After(30 * time.Second):
 		}
 	}
-	if e.realNode != nil {
-		e.realNode.Stop()
-	}
+	e.stopRealNode()
 	if e.control != nil {
 		_ = e.control.Stop()
 	}

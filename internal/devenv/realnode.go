@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -21,22 +23,41 @@ const (
 	NodeAuto    = "auto"    // real where this machine allows it, else process
 )
 
+// NodeEnv names the environment variable that picks the node when Options.Node
+// is empty.
+const NodeEnv = "SLOTSYNC_DEV_NODE"
+
 // RealNodeName is the real node's Node name.
 const RealNodeName = "slotsync-dev"
+
+// realNodeUnavailable says why the real node cannot run here, or nil.
+func (e *Env) realNodeUnavailable() error {
+	if err := realnode.Unavailable(filepath.Join(e.opts.K8sBin, "kubelet")); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(e.opts.K8sBin, "kube-proxy")); err != nil {
+		return fmt.Errorf("kube-proxy missing in %s: run `make real-node-binaries`", e.opts.K8sBin)
+	}
+	return nil
+}
 
 // chooseNode settles Options.Node into NodeProcess or NodeReal, saying why auto
 // fell back to the process node.
 func (e *Env) chooseNode() error {
+	if e.opts.Node == "" {
+		// Lets `make e2e` run on either node without a flag of its own.
+		e.opts.Node = os.Getenv(NodeEnv)
+	}
 	switch e.opts.Node {
 	case "", NodeProcess:
 		e.NodeKind = NodeProcess
 	case NodeReal:
-		if err := realnode.Unavailable(filepath.Join(e.opts.K8sBin, "kubelet")); err != nil {
+		if err := e.realNodeUnavailable(); err != nil {
 			return fmt.Errorf("--node real: %w", err)
 		}
 		e.NodeKind = NodeReal
 	case NodeAuto:
-		if err := realnode.Unavailable(filepath.Join(e.opts.K8sBin, "kubelet")); err != nil {
+		if err := e.realNodeUnavailable(); err != nil {
 			e.step("real node unavailable, using the process node: %v", err)
 			e.NodeKind = NodeProcess
 		} else {
@@ -48,20 +69,63 @@ func (e *Env) chooseNode() error {
 	return nil
 }
 
-// configureRealNodeAPIServer gives the API server what a kubelet needs of it; the
-// certificates must exist before it starts.
+// realEnv is what the real node adds to the environment.
+type realEnv struct {
+	pki         realnode.PKI
+	node        *realnode.Node
+	stopForward context.CancelFunc
+}
+
+// configureRealNodeAPIServer makes the API server reachable from pods and able to
+// call the kubelet; the bridge and certificates must exist before it starts.
 func (e *Env) configureRealNodeAPIServer(control *envtest.Environment) error {
 	if e.NodeKind != NodeReal {
 		return nil
+	}
+	if err := realnode.BridgeUp(context.Background()); err != nil {
+		return err
 	}
 	pki, err := realnode.NewPKI(filepath.Join(e.opts.Root, "pki"))
 	if err != nil {
 		return err
 	}
-	e.realPKI = pki
-	args := control.ControlPlane.GetAPIServer().Configure()
-	for k, v := range pki.APIServerFlags() {
-		args.Set(k, v)
+	e.real = &realEnv{pki: pki, stopForward: func() {}}
+	return realnode.ConfigureControlPlane(control, pki, filepath.Join(e.opts.Root, "apiserver"))
+}
+
+func (e *Env) realNodeControllerFlags() []string {
+	if e.real == nil {
+		return nil
+	}
+	rootCA, controllers := e.real.pki.ControllerManagerFlags()
+	return []string{rootCA, "--controllers=" + strings.Join(controllers, ",")}
+}
+
+func (e *Env) stopRealNode() {
+	if e.real == nil {
+		return
+	}
+	e.real.stopForward()
+	if e.real.node != nil {
+		e.real.node.Stop()
+	}
+}
+
+// exposeToPods points the database and partner URLs at forwarders on the gateway:
+// Postgres and the simulator listen on 127.0.0.1, which a pod cannot reach. Host
+// processes use the same URLs.
+func (e *Env) exposeToPods() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.real.stopForward = cancel
+	for _, u := range []*string{&e.DatabaseURL, &e.SimURL} {
+		parsed, err := url.Parse(*u)
+		if err != nil {
+			return err
+		}
+		if parsed.Host, err = realnode.Forward(ctx, parsed.Host); err != nil {
+			return err
+		}
+		*u = parsed.String()
 	}
 	return nil
 }
@@ -94,13 +158,17 @@ func (e *Env) startRealNode(ctx context.Context) error {
 	}
 	node, err := realnode.Start(ctx, realnode.Config{
 		Dir: filepath.Join(e.opts.Root, "node"), Kubelet: filepath.Join(e.opts.K8sBin, "kubelet"), Kubeconfig: kcPath,
-		NodeName: RealNodeName, ClientCA: e.realPKI.CA, Images: []string{images}, Port: port, HealthzPort: healthz,
+		NodeName: RealNodeName, ClientCA: e.real.pki.CA, Images: []string{images}, Port: port, HealthzPort: healthz,
+		KubeProxy: filepath.Join(e.opts.K8sBin, "kube-proxy"),
 	})
 	if err != nil {
 		return err
 	}
-	e.realNode = node
-	return node.WaitReady(ctx, e.Client, 2*time.Minute)
+	e.real.node = node
+	if err := node.WaitReady(ctx, e.Client, 2*time.Minute); err != nil {
+		return err
+	}
+	return e.exposeToPods()
 }
 
 func freePort() (int, error) {

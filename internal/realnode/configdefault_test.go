@@ -7,14 +7,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,33 +64,14 @@ func TestConfigDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certDir := filepath.Join(dir, "apiserver")
-	caPEM, err := pki.APIServerCerts(certDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", realnode.Gateway+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
 	scheme, err := kubescheme.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
-	api := control.ControlPlane.GetAPIServer()
-	api.CertDir = certDir
-	api.SecureServing.Address, api.SecureServing.Port = realnode.Gateway, strconv.Itoa(port)
-	api.SecureServing.CA = caPEM
-	args := api.Configure()
-	for k, v := range pki.APIServerFlags() {
-		args.Set(k, v)
+	if err := realnode.ConfigureControlPlane(control, pki, filepath.Join(dir, "apiserver")); err != nil {
+		t.Fatal(err)
 	}
-	// envtest turns ServiceAccount admission off; pods need their tokens.
-	args.Disable("disable-admission-plugins")
 	if _, err := control.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +93,12 @@ func TestConfigDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	rootCA, controllers := pki.ControllerManagerFlags()
 	logs := filepath.Join(dir, "logs")
 	_ = os.MkdirAll(logs, 0o755)
 	for name, args := range map[string][]string{
 		"kube-controller-manager": {"--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0",
-			"--root-ca-file=" + pki.CA,
-			"--controllers=job-controller,garbage-collector-controller,serviceaccount-controller,deployment-controller,replicaset-controller,endpointslice-controller,root-ca-certificate-publisher-controller,node-lifecycle-controller"},
+			rootCA, "--controllers=job-controller,garbage-collector-controller,serviceaccount-controller,deployment-controller,replicaset-controller," + strings.Join(controllers, ",")},
 		"kube-scheduler": {"--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0"},
 	} {
 		f, err := os.Create(filepath.Join(logs, name+".log"))
@@ -207,7 +186,11 @@ func TestConfigDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgURL.Host = forward(t, pgURL.Host)
+	fwdCtx, stopForward := context.WithCancel(ctx)
+	defer stopForward()
+	if pgURL.Host, err = realnode.Forward(fwdCtx, pgURL.Host); err != nil {
+		t.Fatal(err)
+	}
 	kubectl("", "-n", "slotsync-system", "create", "secret", "generic", "slotsync-api-database", "--from-literal=url="+pgURL.String())
 	crt, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	const apiHost = "slotsync-api.slotsync-system.svc"
@@ -262,33 +245,4 @@ func TestConfigDefault(t *testing.T) {
 		t.Fatalf("the API through its Service %s: %v\n%s", svcIP, last, nat)
 	}
 	t.Logf("the API answers through its Service %s", svcIP)
-}
-
-// forward listens on the gateway and copies each connection to target on
-// loopback, so pods reach a host process that listens on 127.0.0.1 only.
-func forward(t *testing.T, target string) string {
-	l, err := net.Listen("tcp", realnode.Gateway+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer in.Close()
-				out, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer out.Close()
-				go func() { _, _ = io.Copy(out, in) }()
-				_, _ = io.Copy(in, out)
-			}()
-		}
-	}()
-	return l.Addr().String()
 }
