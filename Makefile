@@ -110,8 +110,9 @@ real-node-binaries: k8s-binaries ## Build kubelet and kube-proxy from source too
 	hack/build-k8s.sh $(K8S_BIN) kubelet kube-proxy
 
 .PHONY: e2e-real
-e2e-real: deps-real-node build real-node-binaries ## The real node (containerd, kubelet) runs the product image with the shipped security context (root only).
+e2e-real: deps-real-node build real-node-binaries ## The real node (containerd, kubelet; root only): product image, config/default, then every e2e scenario.
 	KUBEBUILDER_ASSETS=$(K8S_BIN) go test -tags realnode -count=1 -timeout 15m -v ./internal/realnode/
+	SLOTSYNC_DEV_NODE=real go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
 
 .PHONY: help
 help:

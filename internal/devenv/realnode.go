@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/slotsync/slotsync/internal/imagebuild"
+	"github.com/slotsync/slotsync/internal/localnode"
 	"github.com/slotsync/slotsync/internal/realnode"
 )
 
@@ -27,8 +28,9 @@ const (
 // is empty.
 const NodeEnv = "SLOTSYNC_DEV_NODE"
 
-// RealNodeName is the real node's Node name.
-const RealNodeName = "slotsync-dev"
+// RealNodeName is the real node's Node name: the process node's, so that what
+// checks "the local node" holds for either.
+const RealNodeName = localnode.DefaultNodeName
 
 // realNodeUnavailable says why the real node cannot run here, or nil.
 func (e *Env) realNodeUnavailable() error {
