@@ -33,10 +33,11 @@ simulator's inventory clock), so several runs happen within minutes.
 
 The node runs pods as plain processes: no container isolation, no images (slotsync:dev
 maps to --slotsync), no resource limits, everything on 127.0.0.1. --node real runs
-pods in containers instead (containerd and a kubelet, as root; 'make deps-real-node
-real-node-binaries'), with images built by 'slotsync-dev image'; --node auto picks it
-where the machine allows and says why not otherwise. On the real node, sync Jobs
-cannot reach PostgreSQL and the simulator yet: they listen on 127.0.0.1 (issue 14).`,
+pods in containers instead (containerd, a kubelet and kube-proxy, as root; 'make
+deps-real-node real-node-binaries'), with the images 'slotsync-dev image' builds, on a
+bridge in 10.213.0.0/16 that reaches nothing off the machine; --node auto picks it
+where the machine allows and says why not otherwise. SLOTSYNC_DEV_NODE sets the
+default. See docs/real-node.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
