@@ -184,3 +184,24 @@ func freePort() (int, error) {
 	}
 	return port, nil
 }
+
+// PodURL is hostURL, a server on 127.0.0.1 that a test starts, as pods reach it:
+// unchanged on the process node, through a forwarder on the bridge's gateway on the
+// real node (stopped with the environment).
+func (e *Env) PodURL(hostURL string) (string, error) {
+	if e.real == nil {
+		return hostURL, nil
+	}
+	u, err := url.Parse(hostURL)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := e.real.stopForward
+	e.real.stopForward = func() { prev(); cancel() }
+	if u.Host, err = realnode.Forward(ctx, u.Host); err != nil {
+		cancel()
+		return "", err
+	}
+	return u.String(), nil
+}
