@@ -44,3 +44,6 @@ LABEL org.opencontainers.image.title="slotsync" \
 COPY --from=build /out/slotsync /slotsync
 USER 65532:65532
 ENTRYPOINT ["/slotsync"]
+LABEL org.opencontainers.image.title="slotsync" \
+      org.opencontainers.image.description="Mirrors a ticketing partner's inventory into PostgreSQL: operator, REST API and sync worker" \
+      org.opencontainers.image.source="https://github.com/slotsync/slotsync"

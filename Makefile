@@ -143,6 +143,19 @@ dev-fast: dev ## `make dev` with time running 60x faster.
 e2e: deps build k8s-binaries ## End-to-end: the dev environment driven with kubectl and HTTP.
 	go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
 
+.PHONY: deps-real-node
+deps-real-node: ## Install the real node's packages too (containerd, runc, CNI plugins, iptables) from Debian.
+	hack/install-deps.sh --real-node
+
+.PHONY: real-node-binaries
+real-node-binaries: k8s-binaries ## Build kubelet and kube-proxy from source too (cached).
+	hack/build-k8s.sh $(K8S_BIN) kubelet kube-proxy
+
+.PHONY: e2e-real
+e2e-real: deps-real-node build real-node-binaries ## The real node (containerd, kubelet; root only): product image, config/default, then every e2e scenario.
+	KUBEBUILDER_ASSETS=$(K8S_BIN) go test -tags realnode -count=1 -timeout 15m -v ./internal/realnode/
+	SLOTSYNC_DEV_NODE=real go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
+
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -5,6 +5,7 @@
 #
 #   hack/build-k8s.sh OUT_DIR [binary ...]    binaries: etcd kube-apiserver
 #                                             kube-controller-manager kube-scheduler
+#                                             kubelet kube-proxy (the real node)
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -19,6 +20,19 @@ mkdir -p "$out" "$cache"
 out=$(cd "$out" && pwd)
 
 log() { printf '[k8s-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Every command the k8s module can build; a cache made before one was added gets it
+# added to its tools file (go mod tidy extends go.sum) instead of a fresh module, so
+# the binaries already built stay valid.
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+
+write_k8s_tools() {
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "${K8S_CMDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    printf ')\n'
+  } > "$1/tools.go"
+}
 
 k8s_module() {
   local dir=$cache/src-kubernetes
@@ -35,20 +49,14 @@ k8s_module() {
       grep -oE '^[[:space:]]*k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | sort -u |
         while read -r m; do go mod edit -replace "$m=$m@v0.$minor"; done
       go mod edit -require "k8s.io/kubernetes@$K8S_VERSION"
-      cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-GO
+      write_k8s_tools "$dir"
       log "resolving module graph"
       go mod tidy >/dev/null
     )
+  elif ! grep -q '"k8s.io/kubernetes/cmd/kube-proxy"' "$dir/tools.go"; then
+    log "adding kubelet and kube-proxy to $dir"
+    write_k8s_tools "$dir"
+    (cd "$dir" && go mod tidy >/dev/null)
   fi
   echo "$dir"
 }
@@ -82,7 +90,7 @@ for b in "${bins[@]}"; do
         dir=$(etcd_module)
         log "building etcd $ETCD_VERSION (about 30 s)"
         (cd "$dir" && CGO_ENABLED=0 go build -o "$cache/$b.tmp" go.etcd.io/etcd/server/v3) ;;
-      kube-apiserver|kube-controller-manager|kube-scheduler)
+      kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
         dir=$(k8s_module)
         log "building $b $K8S_VERSION (2-5 min on 2 cores, once; cached in $cache)"
         (cd "$dir" && CGO_ENABLED=0 go build -o "$cache/$b.tmp" "k8s.io/kubernetes/cmd/$b") ;;
@@ -91,5 +99,6 @@ for b in "${bins[@]}"; do
     mv "$cache/$b.tmp" "$cache/$b"
     log "built $b in $(( $(date +%s) - start ))s"
   fi
-  ln -sf "$cache/$b" "$out/$b"
+  # OUT_DIR may be the cache itself (a symlink to it); linking there would replace the binary.
+  [ "$out/$b" -ef "$cache/$b" ] || ln -sf "$cache/$b" "$out/$b"
 done

@@ -12,9 +12,9 @@ import (
 
 func newDevCmd() *cobra.Command {
 	var (
-		root, k8sBin, repo, slotsync string
-		fast                         bool
-		readyTimeout                 time.Duration
+		root, k8sBin, repo, slotsync, node string
+		fast                               bool
+		readyTimeout                       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -32,7 +32,12 @@ each start.
 simulator's inventory clock), so several runs happen within minutes.
 
 The node runs pods as plain processes: no container isolation, no images (slotsync:dev
-maps to --slotsync), no resource limits, everything on 127.0.0.1.`,
+maps to --slotsync), no resource limits, everything on 127.0.0.1. --node real runs
+pods in containers instead (containerd, a kubelet and kube-proxy, as root; 'make
+deps-real-node real-node-binaries'), with the images 'slotsync-dev image' builds, on a
+bridge in 10.213.0.0/16 that reaches nothing off the machine; --node auto picks it
+where the machine allows and says why not otherwise. SLOTSYNC_DEV_NODE sets the
+default. See docs/real-node.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -43,7 +48,7 @@ maps to --slotsync), no resource limits, everything on 127.0.0.1.`,
 			out := cmd.OutOrStdout()
 			began := time.Now()
 			env, err := devenv.Start(ctx, devenv.Options{
-				Root: abs(root), K8sBin: abs(k8sBin), RepoRoot: abs(repo), Slotsync: bin, Fast: fast, Progress: out,
+				Root: abs(root), K8sBin: abs(k8sBin), RepoRoot: abs(repo), Slotsync: bin, Fast: fast, Progress: out, Node: node,
 			})
 			if err != nil {
 				return err
@@ -66,6 +71,7 @@ maps to --slotsync), no resource limits, everything on 127.0.0.1.`,
 	f.StringVar(&repo, "repo", ".", "the slotsync checkout, for config/")
 	f.StringVar(&slotsync, "slotsync", defaultSlotsync, "the production slotsync binary, run for the manager, the API and the image slotsync:dev")
 	f.BoolVar(&fast, "fast", false, "run time 60x faster for demos")
+	f.StringVar(&node, "node", devenv.NodeProcess, "the node that runs pods: process, real (containerd and kubelet) or auto")
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the first successful sync")
 	return cmd
 }

@@ -22,7 +22,7 @@ func newRootCmd() *cobra.Command {
 Kubernetes environment, the partner simulator and the benchmarks. It runs the
 production binary (--slotsync, built by 'make build' into bin/slotsync) for the
 manager, the REST API and the sync worker.`,
-		newDevCmd(), newPartnerSimCmd(), newBenchCmd())
+		newDevCmd(), newPartnerSimCmd(), newBenchCmd(), newImageCmd())
 }
 
 // defaultSlotsync is where `make build` puts the production binary.

@@ -63,6 +63,8 @@ type Options struct {
 	Fast bool
 	// Progress receives one line per step.
 	Progress io.Writer
+	// Node is NodeProcess (the default), NodeReal or NodeAuto.
+	Node string
 }
 
 // Env is a running environment.
@@ -80,12 +82,15 @@ type Env struct {
 	ManagerURL    string // the manager's health and metrics host:port base
 	Sim           *partnersim.Server
 	simBegan      time.Time
+	// NodeKind is the node that runs pods: NodeProcess or NodeReal.
+	NodeKind string
 
 	control     *envtest.Environment
 	pg          *pgtest.Server
 	simServer   *http.Server
 	nodeStop    context.CancelFunc
 	nodeDone    chan error
+	real        *realEnv
 	procs       []*process
 	mu          sync.Mutex
 	manager     *process
@@ -114,6 +119,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := os.MkdirAll(e.logDir(), 0o755); err != nil {
 		return nil, err
 	}
+	if err := e.chooseNode(); err != nil {
+		return nil, err
+	}
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
 		if _, err := os.Stat(filepath.Join(opts.K8sBin, b)); err != nil {
 			return nil, fmt.Errorf("%s missing in %s: run `make k8s-binaries`", b, opts.K8sBin)
@@ -127,7 +135,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		{"partner simulator", e.startSimulator},
 		{"etcd and kube-apiserver", e.startControlPlane},
 		{"kube-controller-manager and kube-scheduler", e.startControllers},
-		{"local node", e.startNode},
+		{e.NodeKind + " node", e.startNode},
 		{"CRDs, RBAC and Secrets from config/", e.install},
 		{"manager", e.startManager},
 		{"REST API", e.startAPI},
@@ -201,6 +209,9 @@ func (e *Env) startControlPlane(context.Context) error {
 		Scheme:                   scheme,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
+	if err := e.configureRealNodeAPIServer(e.control); err != nil {
+		return err
+	}
 	if _, err := e.control.Start(); err != nil {
 		return err
 	}
@@ -222,10 +233,10 @@ func (e *Env) startControlPlane(context.Context) error {
 }
 
 func (e *Env) startControllers(ctx context.Context) error {
-	kcm, err := startProcess(e.logDir(), "kube-controller-manager", nil, filepath.Join(e.opts.K8sBin, "kube-controller-manager"),
-		"--kubeconfig="+e.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--bind-address=127.0.0.1",
+	kcmArgs := append([]string{"--kubeconfig=" + e.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--bind-address=127.0.0.1",
 		"--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller,serviceaccount-controller,deployment-controller,replicaset-controller",
-		"--concurrent-job-syncs=10")
+		"--concurrent-job-syncs=10"}, e.realNodeControllerFlags()...)
+	kcm, err := startProcess(e.logDir(), "kube-controller-manager", nil, filepath.Join(e.opts.K8sBin, "kube-controller-manager"), kcmArgs...)
 	if err != nil {
 		return err
 	}
@@ -246,6 +257,9 @@ func (e *Env) startControllers(ctx context.Context) error {
 }
 
 func (e *Env) startNode(ctx context.Context) error {
+	if e.NodeKind == NodeReal {
+		return e.startRealNode(ctx)
+	}
 	node, err := localnode.New(localnode.Config{
 		RESTConfig: e.RESTConfig,
 		WorkDir:    filepath.Join(e.opts.Root, "node"),
@@ -330,6 +344,7 @@ func (e *Env) Stop() {
 		case <-time.After(30 * time.Second):
 		}
 	}
+	e.stopRealNode()
 	if e.control != nil {
 		_ = e.control.Stop()
 	}

@@ -742,7 +742,12 @@ func (e *e2e) otherPartner() {
 	if err := e.env.Client.Create(e.ctx, devenv.ScheduleSecret(secret, map[string]string{"apiKey": key})); err != nil {
 		e.t.Fatal(err)
 	}
-	e.setPartner(srv.URL, secret)
+	// Pods reach a server on 127.0.0.1 only through the environment on the real node.
+	partnerURL, err := e.env.PodURL(srv.URL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.setPartner(partnerURL, secret)
 	request := e.requestRun()
 	e.setPaused(false)
 

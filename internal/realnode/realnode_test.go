@@ -1,0 +1,198 @@
+//go:build realnode
+
+package realnode_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/slotsync/slotsync/internal/imagebuild"
+	"github.com/slotsync/slotsync/internal/kubescheme"
+	"github.com/slotsync/slotsync/internal/realnode"
+)
+
+func repoRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for ; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if dir == filepath.Dir(dir) {
+			t.Fatal("no go.mod above the test")
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestShippedSecurityContextRuns runs the product image, built by imagebuild, on
+// the real node with the security context config/ ships, and reads its log through
+// the API server.
+func TestShippedSecurityContextRuns(t *testing.T) {
+	began := time.Now()
+	root := repoRoot(t)
+	k8sBin := filepath.Join(root, "bin", "k8s")
+	if err := realnode.Unavailable(filepath.Join(k8sBin, "kubelet")); err != nil {
+		t.Fatalf("the real node cannot run here: %v", err)
+	}
+	bin := filepath.Join(root, "bin", "slotsync")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s missing: run `make build`", bin)
+	}
+	ctx := context.Background()
+	// Short: containerd's socket path must fit in 108 bytes.
+	dir, err := os.MkdirTemp("", "rn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	images := filepath.Join(dir, "images.tar")
+	if err := imagebuild.DevArchive(ctx, root, bin, images); err != nil {
+		t.Fatal(err)
+	}
+	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, err := kubescheme.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
+	args := control.ControlPlane.GetAPIServer().Configure()
+	for k, v := range pki.APIServerFlags() {
+		args.Set(k, v)
+	}
+	if _, err := control.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = control.Stop() }()
+	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, admin, kubeconfig)
+	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeKC := filepath.Join(dir, "kubeconfig-node")
+	writeKubeconfig(t, nodeUser, nodeKC)
+	c, err := client.New(admin.Config(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("control plane up after %s", time.Since(began).Round(100*time.Millisecond))
+
+	nodeBegan := time.Now()
+	node, err := realnode.Start(ctx, realnode.Config{
+		Dir: filepath.Join(dir, "node"), Kubelet: filepath.Join(k8sBin, "kubelet"), Kubeconfig: nodeKC,
+		NodeName: "slotsync-dev", ClientCA: pki.CA, Images: []string{images},
+		Port: freePort(t), HealthzPort: freePort(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Stop()
+	defer func() {
+		if t.Failed() {
+			for _, n := range []string{"containerd", "kubelet"} {
+				data, _ := os.ReadFile(node.LogPath(n))
+				if len(data) > 8000 {
+					data = data[len(data)-8000:]
+				}
+				t.Logf("===== %s =====\n%s", n, data)
+			}
+		}
+	}()
+	if err := node.WaitReady(ctx, c, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node Ready %s after its start", time.Since(nodeBegan).Round(100*time.Millisecond))
+
+	ns := "default"
+	// No kube-controller-manager here to make the default ServiceAccount.
+	if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	// The security context config/manager/manager.yaml ships.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "slotsync-help", Namespace: ns},
+		Spec: corev1.PodSpec{
+			NodeName:                     "slotsync-dev",
+			RestartPolicy:                corev1.RestartPolicyNever,
+			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name: "slotsync", Image: imagebuild.SlotsyncImage, ImagePullPolicy: corev1.PullNever,
+				Args: []string{"--help"},
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					RunAsNonRoot:             ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+		},
+	}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	var phase corev1.PodPhase
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return false, err
+		}
+		phase = pod.Status.Phase
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, nil
+	})
+	if err != nil || phase != corev1.PodSucceeded {
+		t.Fatalf("pod phase %s (%v): %+v", phase, err, pod.Status)
+	}
+	logs, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig="+kubeconfig, "-n", ns, "logs", pod.Name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl logs: %v: %s", err, logs)
+	}
+	for _, want := range []string{"Usage:", "manager", "sync", "migrate"} {
+		if !strings.Contains(string(logs), want) {
+			t.Errorf("kubectl logs lacks %q:\n%s", want, logs)
+		}
+	}
+	t.Logf("pod Succeeded and logged its help %s after the start", time.Since(began).Round(100*time.Millisecond))
+}
+
+func writeKubeconfig(t *testing.T, u *envtest.AuthenticatedUser, path string) {
+	t.Helper()
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
