@@ -1,6 +1,7 @@
 package localnode
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -76,6 +77,12 @@ func machineCapacity() corev1.ResourceList {
 	var si syscall.Sysinfo_t
 	if err := syscall.Sysinfo(&si); err == nil {
 		rl[corev1.ResourceMemory] = *resource.NewQuantity(int64(si.Totalram)*int64(si.Unit), resource.BinarySI)
+	}
+	// Pods that request ephemeral storage, as the shipped Jobs do, are never
+	// scheduled on a node that reports none.
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(os.TempDir(), &fs); err == nil {
+		rl[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(fs.Blocks)*fs.Bsize, resource.BinarySI)
 	}
 	return rl
 }
