@@ -37,6 +37,7 @@ ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=https://github.com/slotsync/slotsync
 LABEL org.opencontainers.image.title="slotsync" \
+      org.opencontainers.image.description="Mirrors a ticketing partner's inventory into PostgreSQL: operator, REST API and sync worker" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
@@ -44,6 +45,3 @@ LABEL org.opencontainers.image.title="slotsync" \
 COPY --from=build /out/slotsync /slotsync
 USER 65532:65532
 ENTRYPOINT ["/slotsync"]
-LABEL org.opencontainers.image.title="slotsync" \
-      org.opencontainers.image.description="Mirrors a ticketing partner's inventory into PostgreSQL: operator, REST API and sync worker" \
-      org.opencontainers.image.source="https://github.com/slotsync/slotsync"

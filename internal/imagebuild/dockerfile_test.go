@@ -53,12 +53,23 @@ func parseFinalStage(t *testing.T, path string) finalStage {
 		cont = ""
 	}
 	var st finalStage
+	// Build arguments and their defaults: the global ones before the first FROM
+	// name the bases, a stage's own feed its LABELs.
+	args := map[string]string{}
+	expand := func(s string) string { return os.Expand(s, func(k string) string { return args[k] }) }
 	for _, l := range lines {
 		instr, rest, _ := strings.Cut(l, " ")
 		rest = strings.TrimSpace(rest)
 		switch strings.ToUpper(instr) {
+		case "ARG":
+			k, v, _ := strings.Cut(rest, "=")
+			args[k] = v
 		case "FROM":
-			st = finalStage{from: strings.Fields(rest)[0], copies: map[string]string{}, labels: map[string]string{}}
+			from := strings.Fields(rest)
+			if strings.HasPrefix(from[0], "--platform=") {
+				from = from[1:]
+			}
+			st = finalStage{from: expand(from[0]), copies: map[string]string{}, labels: map[string]string{}}
 		case "COPY":
 			args := strings.Fields(rest)
 			st.copies[args[len(args)-1]] = strings.Join(args[:len(args)-1], " ")
@@ -71,7 +82,13 @@ func parseFinalStage(t *testing.T, path string) finalStage {
 		case "LABEL":
 			for _, kv := range splitLabels(t, rest) {
 				k, v, _ := strings.Cut(kv, "=")
-				st.labels[k] = strings.Trim(v, `"`)
+				v = strings.Trim(v, `"`)
+				if strings.Contains(v, "$") {
+					// Set at build time (version, revision): the image must carry
+					// the label, whatever its value.
+					v = labelFromBuildArg
+				}
+				st.labels[k] = expand(v)
 			}
 		case "WORKDIR", "RUN":
 			// Only in the build stage, which a later FROM resets.
@@ -87,6 +104,9 @@ func parseFinalStage(t *testing.T, path string) finalStage {
 	}
 	return st
 }
+
+// labelFromBuildArg stands for a LABEL value that a build argument sets.
+const labelFromBuildArg = "<from a build argument>"
 
 // splitLabels splits k="v with spaces" k2="v2" on the spaces outside quotes.
 func splitLabels(t *testing.T, s string) []string {
@@ -154,6 +174,9 @@ func TestImageAgreesWithDockerfile(t *testing.T) {
 		t.Errorf("ENTRYPOINT %q in the Dockerfile, %q in the image", st.entrypoint, cf.Config.Entrypoint)
 	}
 	for k, v := range st.labels {
+		if got, ok := cf.Config.Labels[k]; v == labelFromBuildArg && ok && got != "" {
+			continue
+		}
 		if cf.Config.Labels[k] != v {
 			t.Errorf("LABEL %s=%q in the Dockerfile, %q in the image", k, v, cf.Config.Labels[k])
 		}

@@ -13,6 +13,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"github.com/slotsync/slotsync/internal/version"
 	"io"
 	"io/fs"
 	"os"
@@ -254,16 +255,18 @@ func tree(src, dst string) ([]entry, error) {
 	return out, err
 }
 
-// Labels are the slotsync image's OCI labels: the Dockerfile's, and the commit when
-// known.
+// Labels are the slotsync image's OCI labels, the Dockerfile's: the version
+// stamped into the binary, and the commit when known.
 func Labels(revision string) map[string]string {
-	l := map[string]string{
+	if revision == "" {
+		revision = "unknown" // the Dockerfile's default
+	}
+	return map[string]string{
 		"org.opencontainers.image.title":       "slotsync",
 		"org.opencontainers.image.description": "Mirrors a ticketing partner's inventory into PostgreSQL: operator, REST API and sync worker",
+		"org.opencontainers.image.version":     version.Version,
+		"org.opencontainers.image.revision":    revision,
 		"org.opencontainers.image.source":      "https://github.com/slotsync/slotsync",
+		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
-	if revision != "" {
-		l["org.opencontainers.image.revision"] = revision
-	}
-	return l
 }

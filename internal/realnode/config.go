@@ -132,8 +132,10 @@ func (c Config) kubeletConfig() ([]byte, error) {
 		"healthzPort":              c.HealthzPort,
 		"readOnlyPort":             0,
 		// Shared disks: no eviction and no image garbage collection, which would
-		// delete imported images nobody can pull again.
-		"localStorageCapacityIsolation": false,
+		// delete imported images nobody can pull again. Local storage capacity
+		// stays on: without it the node reports no ephemeral storage, and the
+		// shipped pods, which request some, are never scheduled.
+		"localStorageCapacityIsolation": true,
 		"evictionHard":                  map[string]string{},
 		"imageGCHighThresholdPercent":   100,
 		"imageGCLowThresholdPercent":    99,
