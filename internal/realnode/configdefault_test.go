@@ -24,7 +24,6 @@ import (
 
 	"github.com/slotsync/slotsync/internal/childproc"
 	"github.com/slotsync/slotsync/internal/imagebuild"
-	"github.com/slotsync/slotsync/internal/kubescheme"
 	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/realnode"
 	"github.com/slotsync/slotsync/internal/store"
@@ -47,11 +46,7 @@ func TestConfigDefault(t *testing.T) {
 		t.Fatalf("the real node cannot run here: %v", err)
 	}
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "rn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortTempDir(t)
 	images := filepath.Join(dir, "images.tar")
 	if err := imagebuild.DevArchive(ctx, root, filepath.Join(root, "bin", "slotsync"), images); err != nil {
 		t.Fatal(err)
@@ -60,38 +55,9 @@ func TestConfigDefault(t *testing.T) {
 	if err := realnode.BridgeUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := kubescheme.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
-	if err := realnode.ConfigureControlPlane(control, pki, filepath.Join(dir, "apiserver")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := control.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = control.Stop() }()
-	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, admin, kubeconfig)
-	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeKC := filepath.Join(dir, "kubeconfig-node")
-	writeKubeconfig(t, nodeUser, nodeKC)
-	c, err := client.New(admin.Config(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, kubeconfig, nodeKC, pki := startControlPlane(t, k8sBin, dir, func(control *envtest.Environment, pki realnode.PKI) error {
+		return realnode.ConfigureControlPlane(control, pki, filepath.Join(dir, "apiserver"))
+	})
 
 	rootCA, controllers := pki.ControllerManagerFlags()
 	logs := filepath.Join(dir, "logs")

@@ -36,6 +36,57 @@ func repoRoot(t *testing.T) string {
 	}
 }
 
+// shortTempDir is a directory removed when the test ends, under /tmp rather than
+// t.TempDir's long path: containerd's socket path must fit in 108 bytes.
+func shortTempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "rn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startControlPlane starts envtest's API server with its files in dir, stopped
+// when the test ends, after configure has set its flags with the PKI it writes
+// there. It returns an admin client, the admin's kubeconfig and the node's.
+func startControlPlane(t *testing.T, k8sBin, dir string, configure func(*envtest.Environment, realnode.PKI) error) (c client.Client, kubeconfig, nodeKubeconfig string, pki realnode.PKI) {
+	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, err := kubescheme.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
+	if err := configure(control, pki); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := control.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A cleanup, registered after shortTempDir's: it runs before dir goes.
+	t.Cleanup(func() { _ = control.Stop() })
+	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, admin, kubeconfig)
+	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeKubeconfig = filepath.Join(dir, "kubeconfig-node")
+	writeKubeconfig(t, nodeUser, nodeKubeconfig)
+	c, err = client.New(admin.Config(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, kubeconfig, nodeKubeconfig, pki
+}
+
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,50 +111,19 @@ func TestShippedSecurityContextRuns(t *testing.T) {
 		t.Fatalf("%s missing: run `make build`", bin)
 	}
 	ctx := context.Background()
-	// Short: containerd's socket path must fit in 108 bytes.
-	dir, err := os.MkdirTemp("", "rn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortTempDir(t)
 
 	images := filepath.Join(dir, "images.tar")
 	if err := imagebuild.DevArchive(ctx, root, bin, images); err != nil {
 		t.Fatal(err)
 	}
-	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := kubescheme.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
-	args := control.ControlPlane.GetAPIServer().Configure()
-	for k, v := range pki.APIServerFlags() {
-		args.Set(k, v)
-	}
-	if _, err := control.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = control.Stop() }()
-	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, admin, kubeconfig)
-	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeKC := filepath.Join(dir, "kubeconfig-node")
-	writeKubeconfig(t, nodeUser, nodeKC)
-	c, err := client.New(admin.Config(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, kubeconfig, nodeKC, pki := startControlPlane(t, k8sBin, dir, func(control *envtest.Environment, pki realnode.PKI) error {
+		args := control.ControlPlane.GetAPIServer().Configure()
+		for k, v := range pki.APIServerFlags() {
+			args.Set(k, v)
+		}
+		return nil
+	})
 	t.Logf("control plane up after %s", time.Since(began).Round(100*time.Millisecond))
 
 	nodeBegan := time.Now()
