@@ -24,6 +24,7 @@ import (
 
 	"github.com/slotsync/slotsync/internal/childproc"
 	"github.com/slotsync/slotsync/internal/imagebuild"
+	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/realnode"
 	"github.com/slotsync/slotsync/internal/store"
@@ -35,7 +36,7 @@ import (
 // waits for its Deployments to become Available.
 func TestConfigDefault(t *testing.T) {
 	began := time.Now()
-	root := repoRoot(t)
+	root := kubetest.RepoRoot(t)
 	k8sBin := filepath.Join(root, "bin", "k8s")
 	for _, b := range []string{"kubelet", "kube-proxy", "kube-controller-manager", "kube-scheduler"} {
 		if _, err := os.Stat(filepath.Join(k8sBin, b)); err != nil {

@@ -21,20 +21,9 @@ import (
 
 	"github.com/slotsync/slotsync/internal/imagebuild"
 	"github.com/slotsync/slotsync/internal/kubescheme"
+	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/realnode"
 )
-
-func repoRoot(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if dir == filepath.Dir(dir) {
-			t.Fatal("no go.mod above the test")
-		}
-	}
-}
 
 // shortTempDir is a directory removed when the test ends, under /tmp rather than
 // t.TempDir's long path: containerd's socket path must fit in 108 bytes.
@@ -101,7 +90,7 @@ func freePort(t *testing.T) int {
 // the API server.
 func TestShippedSecurityContextRuns(t *testing.T) {
 	began := time.Now()
-	root := repoRoot(t)
+	root := kubetest.RepoRoot(t)
 	k8sBin := filepath.Join(root, "bin", "k8s")
 	if err := realnode.Unavailable(filepath.Join(k8sBin, "kubelet")); err != nil {
 		t.Fatalf("the real node cannot run here: %v", err)
