@@ -106,13 +106,7 @@ func TestConfigDefault(t *testing.T) {
 			t.Log(kubectl("", "-n", "slotsync-system", "describe", "pods"))
 			t.Log(kubectl("", "-n", "slotsync-system", "logs", "-l", "app.kubernetes.io/name=slotsync", "--all-containers", "--tail=30", "--prefix"))
 			t.Log(kubectl("", "get", "events", "-A"))
-			for _, n := range []string{"kubelet", "kube-proxy"} {
-				data, _ := os.ReadFile(node.LogPath(n))
-				if len(data) > 5000 {
-					data = data[len(data)-5000:]
-				}
-				t.Logf("===== %s =====\n%s", n, data)
-			}
+			logTails(t, node, 5000, "kubelet", "kube-proxy")
 		}
 	}()
 	if err := node.WaitReady(ctx, c, 3*time.Minute); err != nil {

@@ -76,6 +76,18 @@ func startControlPlane(t *testing.T, k8sBin, dir string, configure func(*envtest
 	return c, kubeconfig, nodeKubeconfig, pki
 }
 
+// logTails logs the last max bytes of each of node's component logs, to show
+// why a test failed.
+func logTails(t *testing.T, node *realnode.Node, max int, components ...string) {
+	for _, n := range components {
+		data, _ := os.ReadFile(node.LogPath(n))
+		if len(data) > max {
+			data = data[len(data)-max:]
+		}
+		t.Logf("===== %s =====\n%s", n, data)
+	}
+}
+
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,13 +139,7 @@ func TestShippedSecurityContextRuns(t *testing.T) {
 	defer node.Stop()
 	defer func() {
 		if t.Failed() {
-			for _, n := range []string{"containerd", "kubelet"} {
-				data, _ := os.ReadFile(node.LogPath(n))
-				if len(data) > 8000 {
-					data = data[len(data)-8000:]
-				}
-				t.Logf("===== %s =====\n%s", n, data)
-			}
+			logTails(t, node, 8000, "containerd", "kubelet")
 		}
 	}()
 	if err := node.WaitReady(ctx, c, 3*time.Minute); err != nil {
