@@ -247,6 +247,28 @@ func (h *harness) reportPods(t *testing.T, job *batchv1.Job, summaries ...map[st
 	}
 }
 
+// podWaitingForSecret plays the kubelet for job of schedule: it makes the job's
+// pod and reports it stuck in CreateContainerConfigError, as when the partner
+// Secret does not exist.
+func (h *harness) podWaitingForSecret(t *testing.T, job *batchv1.Job, schedule string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-0", Namespace: h.ns, Labels: map[string]string{
+			batchv1.JobNameLabel: job.Name, inventoryv1alpha1.LabelSchedule: schedule}},
+		Spec: *job.Spec.Template.Spec.DeepCopy(),
+	}
+	if err := h.c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "sync", Image: workerImage,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: `secret "partner" not found`}},
+	}}}
+	if err := h.c.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // reconciled changes the schedule's spec in a way that changes no run (a pod
 // annotation) and waits until the reconciler has handled it: proof that a
 // reconcile ran at the clock's time, for checks that nothing happened.

@@ -410,21 +410,7 @@ func TestMissingSecretIsReported(t *testing.T) {
 	h.schedule(t, "sample", fixture.TodayOnly)
 	job := h.waitJobs(t, "sample", 1, nil)[0]
 	// Play the kubelet: the pod waits because the partner Secret does not exist.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-0", Namespace: h.ns, Labels: map[string]string{
-			batchv1.JobNameLabel: job.Name, inventoryv1alpha1.LabelSchedule: "sample"}},
-		Spec: *job.Spec.Template.Spec.DeepCopy(),
-	}
-	if err := h.c.Create(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: "sync", Image: workerImage,
-		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: `secret "partner" not found`}},
-	}}}
-	if err := h.c.Status().Update(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
+	h.podWaitingForSecret(t, &job, "sample")
 	// No poke: the pod's status alone wakes the controller.
 	ss := h.waitCondition(t, "sample", inventoryv1alpha1.ConditionDegraded, metav1.ConditionTrue, inventoryv1alpha1.ReasonSecretMissing)
 	if c := findCondition(ss, inventoryv1alpha1.ConditionDegraded); !strings.Contains(c.Message, `secret "partner" not found`) {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -111,21 +110,7 @@ func TestKstatusFailedWhenOnlyAHumanCanHelp(t *testing.T) {
 
 	// The kubelet cannot start the pod: the Secret went away after the Job was made.
 	gone := h.waitJobs(t, "secret-gone", 1, nil)[0]
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: gone.Name + "-0", Namespace: h.ns, Labels: map[string]string{
-			batchv1.JobNameLabel: gone.Name, inventoryv1alpha1.LabelSchedule: "secret-gone"}},
-		Spec: *gone.Spec.Template.Spec.DeepCopy(),
-	}
-	if err := h.c.Create(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: "sync", Image: workerImage,
-		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: `secret "partner" not found`}},
-	}}}
-	if err := h.c.Status().Update(context.Background(), pod); err != nil {
-		t.Fatal(err)
-	}
+	h.podWaitingForSecret(t, &gone, "secret-gone")
 	h.waitCondition(t, "secret-gone", inventoryv1alpha1.ConditionStalled, metav1.ConditionTrue, inventoryv1alpha1.ReasonSecretMissing)
 	h.waitHealth(t, "secret-gone", status.FailedStatus, status.FailedStatus, "Degraded")
 

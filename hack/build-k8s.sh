@@ -20,6 +20,8 @@ mkdir -p "$out" "$cache"
 out=$(cd "$out" && pwd)
 
 log() { printf '[k8s-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=hack/lib/tools-module.sh
+. "$(dirname "$0")/lib/tools-module.sh"
 
 # Every command the k8s module can build; a cache made before one was added gets it
 # added to its tools file (go mod tidy extends go.sum) instead of a fresh module, so
@@ -63,22 +65,7 @@ k8s_module() {
 
 etcd_module() {
   local dir=$cache/src-etcd
-  if [ ! -f "$dir/go.sum" ]; then
-    rm -rf "$dir"; mkdir -p "$dir"
-    (
-      cd "$dir"
-      go mod init slotsync.local/etcdbuild >/dev/null 2>&1
-      cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-GO
-      go mod edit -require "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-      go mod tidy >/dev/null
-    )
-  fi
+  tools_module "$dir" slotsync.local/etcdbuild "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3
   echo "$dir"
 }
 

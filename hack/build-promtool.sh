@@ -16,27 +16,13 @@ mkdir -p "$out" "$cache"
 out=$(cd "$out" && pwd)
 
 log() { printf '[promtool-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=hack/lib/tools-module.sh
+. "$(dirname "$0")/lib/tools-module.sh"
 
 if [ ! -x "$cache/promtool" ]; then
   start=$(date +%s)
   dir=$cache/src
-  if [ ! -f "$dir/go.sum" ]; then
-    rm -rf "$dir"; mkdir -p "$dir"
-    (
-      cd "$dir"
-      go mod init slotsync.local/promtoolbuild >/dev/null 2>&1
-      cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "github.com/prometheus/prometheus/cmd/promtool"
-GO
-      log "resolving github.com/prometheus/prometheus@$PROMTOOL_VERSION"
-      go mod edit -require "github.com/prometheus/prometheus@$PROMTOOL_VERSION"
-      go mod tidy >/dev/null
-    )
-  fi
+  tools_module "$dir" slotsync.local/promtoolbuild "github.com/prometheus/prometheus@$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool
   # It links every service discovery (cloud SDKs, client-go).
   log "building promtool $PROMTOOL_VERSION (9 min of CPU, once; cached in $cache)"
   (cd "$dir" && CGO_ENABLED=0 go build -o "$cache/promtool.tmp" github.com/prometheus/prometheus/cmd/promtool)

@@ -29,6 +29,7 @@ import (
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
 	"github.com/slotsync/slotsync/internal/api"
 	"github.com/slotsync/slotsync/internal/devenv"
+	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/partner"
 	"github.com/slotsync/slotsync/internal/partnersim"
 )
@@ -42,21 +43,9 @@ type e2e struct {
 	ctx context.Context
 }
 
-func repoRoot(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if dir == filepath.Dir(dir) {
-			t.Fatal("no go.mod above the test")
-		}
-	}
-}
-
 // TestE2E drives `slotsync-dev dev --fast` the way users do: kubectl and HTTP.
 func TestE2E(t *testing.T) {
-	root := repoRoot(t)
+	root := kubetest.RepoRoot(t)
 	bin := filepath.Join(root, "bin", "slotsync")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s missing: run `make build` (make e2e does)", bin)

@@ -262,34 +262,9 @@ func TestWriteArchive(t *testing.T) {
 
 func fileData(t *testing.T, img v1.Image, path string) string {
 	t.Helper()
-	layers, err := img.Layers()
+	b, err := imagebuild.FileData(img, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if "/"+h.Name == path {
-				b, err := io.ReadAll(tr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return string(b)
-			}
-		}
-	}
-	t.Fatalf("no %s in the image", path)
-	return ""
+	return string(b)
 }

@@ -136,31 +136,67 @@ func WriteArchive(path string, images map[string]v1.Image) error {
 
 // Files lists the paths of img's layers, with their headers.
 func Files(img v1.Image) (map[string]*tar.Header, error) {
+	out := map[string]*tar.Header{}
+	err := eachFile(img, func(path string, h *tar.Header, _ io.Reader) error {
+		out[path] = h
+		return nil
+	})
+	return out, err
+}
+
+// FileData is the content of the file at path in img, as its last layer to
+// hold one has it.
+func FileData(img v1.Image, path string) ([]byte, error) {
+	var data []byte
+	found := false
+	err := eachFile(img, func(p string, _ *tar.Header, r io.Reader) error {
+		if p != path {
+			return nil
+		}
+		b, err := io.ReadAll(r)
+		data, found = b, true
+		return err
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("no %s in the image", path)
+	}
+	return data, err
+}
+
+// eachFile calls fn for each entry of img's layers, bottom layer first, with
+// its absolute, cleaned path and a reader of its content.
+func eachFile(img v1.Image, fn func(path string, h *tar.Header, r io.Reader) error) error {
 	layers, err := img.Layers()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[string]*tar.Header{}
 	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return nil, err
+		if err := eachLayerFile(l, fn); err != nil {
+			return err
 		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rc.Close()
-				return nil, err
-			}
-			out["/"+strings.TrimPrefix(filepath.Clean("/"+h.Name), "/")] = h
-		}
-		rc.Close()
 	}
-	return out, nil
+	return nil
+}
+
+func eachLayerFile(l v1.Layer, fn func(path string, h *tar.Header, r io.Reader) error) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn("/"+strings.TrimPrefix(filepath.Clean("/"+h.Name), "/"), h, tr); err != nil {
+			return err
+		}
+	}
 }
 
 func image(files []entry, cfg v1.Config) (v1.Image, error) {

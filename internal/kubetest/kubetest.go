@@ -132,6 +132,16 @@ func CheckAssets(dir string) error {
 	return nil
 }
 
+// RepoRoot is the module root, found from the test's working directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 // repoRoot finds the module root from the test's working directory.
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()

@@ -47,32 +47,14 @@ func buildStatus(pod *corev1.Pod, prev corev1.PodStatus, init, regular []corev1.
 			unready = append(unready, c.Name)
 		}
 	}
-	readyCond := corev1.PodCondition{Status: corev1.ConditionTrue}
-	if !ready {
-		readyCond.Status = corev1.ConditionFalse
-		readyCond.Reason = "ContainersNotReady"
-		readyCond.Message = fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
-		if finished {
-			readyCond.Reason = "PodCompleted"
-			readyCond.Message = ""
+	readyCond := kubeletCondition(ready, finished, "ContainersNotReady", "unready", unready)
+	var pending []string
+	for _, c := range init {
+		if c.State.Terminated == nil || c.State.Terminated.ExitCode != 0 {
+			pending = append(pending, c.Name)
 		}
 	}
-	initCond := corev1.PodCondition{Status: corev1.ConditionTrue}
-	if !pr.initialized {
-		var pending []string
-		for _, c := range init {
-			if c.State.Terminated == nil || c.State.Terminated.ExitCode != 0 {
-				pending = append(pending, c.Name)
-			}
-		}
-		initCond.Status = corev1.ConditionFalse
-		initCond.Reason = "ContainersNotInitialized"
-		initCond.Message = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(pending, " "))
-		if finished {
-			initCond.Reason = "PodCompleted"
-			initCond.Message = ""
-		}
-	}
+	initCond := kubeletCondition(pr.initialized, finished, "ContainersNotInitialized", "incomplete", pending)
 	conds := []corev1.PodCondition{
 		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
 		withType(initCond, corev1.PodInitialized),
@@ -149,4 +131,18 @@ func exitReason(code int32) string {
 		return "Completed"
 	}
 	return "Error"
+}
+
+// kubeletCondition is a pod condition as the kubelet words it: when not ok, reason
+// and the containers in state, or PodCompleted without a message once the pod
+// has finished.
+func kubeletCondition(ok, finished bool, reason, state string, containers []string) corev1.PodCondition {
+	if ok {
+		return corev1.PodCondition{Status: corev1.ConditionTrue}
+	}
+	if finished {
+		return corev1.PodCondition{Status: corev1.ConditionFalse, Reason: "PodCompleted"}
+	}
+	return corev1.PodCondition{Status: corev1.ConditionFalse, Reason: reason,
+		Message: fmt.Sprintf("containers with %s status: [%s]", state, strings.Join(containers, " "))}
 }

@@ -24,7 +24,7 @@ import (
 
 	"github.com/slotsync/slotsync/internal/childproc"
 	"github.com/slotsync/slotsync/internal/imagebuild"
-	"github.com/slotsync/slotsync/internal/kubescheme"
+	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/pgtest"
 	"github.com/slotsync/slotsync/internal/realnode"
 	"github.com/slotsync/slotsync/internal/store"
@@ -36,7 +36,7 @@ import (
 // waits for its Deployments to become Available.
 func TestConfigDefault(t *testing.T) {
 	began := time.Now()
-	root := repoRoot(t)
+	root := kubetest.RepoRoot(t)
 	k8sBin := filepath.Join(root, "bin", "k8s")
 	for _, b := range []string{"kubelet", "kube-proxy", "kube-controller-manager", "kube-scheduler"} {
 		if _, err := os.Stat(filepath.Join(k8sBin, b)); err != nil {
@@ -47,11 +47,7 @@ func TestConfigDefault(t *testing.T) {
 		t.Fatalf("the real node cannot run here: %v", err)
 	}
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "rn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortTempDir(t)
 	images := filepath.Join(dir, "images.tar")
 	if err := imagebuild.DevArchive(ctx, root, filepath.Join(root, "bin", "slotsync"), images); err != nil {
 		t.Fatal(err)
@@ -60,38 +56,9 @@ func TestConfigDefault(t *testing.T) {
 	if err := realnode.BridgeUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := kubescheme.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
-	if err := realnode.ConfigureControlPlane(control, pki, filepath.Join(dir, "apiserver")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := control.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = control.Stop() }()
-	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, admin, kubeconfig)
-	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeKC := filepath.Join(dir, "kubeconfig-node")
-	writeKubeconfig(t, nodeUser, nodeKC)
-	c, err := client.New(admin.Config(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, kubeconfig, nodeKC, pki := startControlPlane(t, k8sBin, dir, func(control *envtest.Environment, pki realnode.PKI) error {
+		return realnode.ConfigureControlPlane(control, pki, filepath.Join(dir, "apiserver"))
+	})
 
 	rootCA, controllers := pki.ControllerManagerFlags()
 	logs := filepath.Join(dir, "logs")
@@ -139,13 +106,7 @@ func TestConfigDefault(t *testing.T) {
 			t.Log(kubectl("", "-n", "slotsync-system", "describe", "pods"))
 			t.Log(kubectl("", "-n", "slotsync-system", "logs", "-l", "app.kubernetes.io/name=slotsync", "--all-containers", "--tail=30", "--prefix"))
 			t.Log(kubectl("", "get", "events", "-A"))
-			for _, n := range []string{"kubelet", "kube-proxy"} {
-				data, _ := os.ReadFile(node.LogPath(n))
-				if len(data) > 5000 {
-					data = data[len(data)-5000:]
-				}
-				t.Logf("===== %s =====\n%s", n, data)
-			}
+			logTails(t, node, 5000, "kubelet", "kube-proxy")
 		}
 	}()
 	if err := node.WaitReady(ctx, c, 3*time.Minute); err != nil {

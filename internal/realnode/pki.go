@@ -1,19 +1,17 @@
 package realnode
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/slotsync/slotsync/internal/pki"
 )
 
 // PKI is what lets the API server call the kubelet (logs, exec): a CA the kubelet
@@ -22,8 +20,7 @@ import (
 type PKI struct {
 	CA, ClientCert, ClientKey string
 
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
+	ca *pki.Cert
 }
 
 // NewPKI writes the CA and the API server's kubelet client certificate into dir.
@@ -33,45 +30,27 @@ func NewPKI(dir string) (PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return p, err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return p, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "slotsync dev kubelet client CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, err := pki.New(pki.Template{Subject: pkix.Name{CommonName: "slotsync dev kubelet client CA"},
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}, nil)
 	if err != nil {
 		return p, fmt.Errorf("create the kubelet client CA: %w", err)
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	p.caCert, p.caKey = ca, caKey
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return p, err
-	}
+	p.ca = ca
 	// system:masters: the kubelet's webhook authorizer asks the API server, whose
 	// RBAC lets that group proxy to nodes.
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2),
-		Subject:   pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	client, err := pki.New(pki.Template{
+		Subject:  pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca)
 	if err != nil {
 		return p, fmt.Errorf("create the API server's kubelet client certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	keyPEM, err := client.KeyPEM()
 	if err != nil {
 		return p, err
 	}
-	files := map[string]*pem.Block{
-		p.CA:         {Type: "CERTIFICATE", Bytes: caDER},
-		p.ClientCert: {Type: "CERTIFICATE", Bytes: der},
-		p.ClientKey:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	}
+	files := map[string][]byte{p.CA: ca.CertPEM(), p.ClientCert: client.CertPEM(), p.ClientKey: keyPEM}
 	for path, b := range files {
-		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
 			return p, err
 		}
 	}
@@ -100,21 +79,14 @@ func (p PKI) APIServerCerts(certDir string) ([]byte, error) {
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
+	serving, err := pki.New(pki.Template{Subject: pkix.Name{CommonName: "kube-apiserver"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(Gateway), net.ParseIP(KubernetesServiceIP)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(Gateway), net.ParseIP(KubernetesServiceIP)}}, p.ca)
 	if err != nil {
 		return nil, fmt.Errorf("create the API server's serving certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	keyPEM, err := serving.KeyPEM()
 	if err != nil {
 		return nil, err
 	}
@@ -126,16 +98,16 @@ func (p PKI) APIServerCerts(certDir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]*pem.Block{
-		"apiserver.crt": {Type: "CERTIFICATE", Bytes: der},
-		"apiserver.key": {Type: "EC PRIVATE KEY", Bytes: keyDER},
-		"sa-signer.crt": {Type: "PUBLIC KEY", Bytes: saPub},
-		"sa-signer.key": {Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)},
+	files := map[string][]byte{
+		"apiserver.crt": serving.CertPEM(),
+		"apiserver.key": keyPEM,
+		"sa-signer.crt": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub}),
+		"sa-signer.key": pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}),
 	}
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(certDir, name), pem.EncodeToMemory(b), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(certDir, name), b, 0o600); err != nil {
 			return nil, err
 		}
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.caCert.Raw}), nil
+	return p.ca.CertPEM(), nil
 }

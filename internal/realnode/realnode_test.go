@@ -21,18 +21,70 @@ import (
 
 	"github.com/slotsync/slotsync/internal/imagebuild"
 	"github.com/slotsync/slotsync/internal/kubescheme"
+	"github.com/slotsync/slotsync/internal/kubetest"
 	"github.com/slotsync/slotsync/internal/realnode"
 )
 
-func repoRoot(t *testing.T) string {
-	dir, _ := os.Getwd()
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+// shortTempDir is a directory removed when the test ends, under /tmp rather than
+// t.TempDir's long path: containerd's socket path must fit in 108 bytes.
+func shortTempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "rn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startControlPlane starts envtest's API server with its files in dir, stopped
+// when the test ends, after configure has set its flags with the PKI it writes
+// there. It returns an admin client, the admin's kubeconfig and the node's.
+func startControlPlane(t *testing.T, k8sBin, dir string, configure func(*envtest.Environment, realnode.PKI) error) (c client.Client, kubeconfig, nodeKubeconfig string, pki realnode.PKI) {
+	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, err := kubescheme.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
+	if err := configure(control, pki); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := control.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A cleanup, registered after shortTempDir's: it runs before dir goes.
+	t.Cleanup(func() { _ = control.Stop() })
+	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	writeKubeconfig(t, admin, kubeconfig)
+	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeKubeconfig = filepath.Join(dir, "kubeconfig-node")
+	writeKubeconfig(t, nodeUser, nodeKubeconfig)
+	c, err = client.New(admin.Config(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, kubeconfig, nodeKubeconfig, pki
+}
+
+// logTails logs the last max bytes of each of node's component logs, to show
+// why a test failed.
+func logTails(t *testing.T, node *realnode.Node, max int, components ...string) {
+	for _, n := range components {
+		data, _ := os.ReadFile(node.LogPath(n))
+		if len(data) > max {
+			data = data[len(data)-max:]
 		}
-		if dir == filepath.Dir(dir) {
-			t.Fatal("no go.mod above the test")
-		}
+		t.Logf("===== %s =====\n%s", n, data)
 	}
 }
 
@@ -50,7 +102,7 @@ func freePort(t *testing.T) int {
 // the API server.
 func TestShippedSecurityContextRuns(t *testing.T) {
 	began := time.Now()
-	root := repoRoot(t)
+	root := kubetest.RepoRoot(t)
 	k8sBin := filepath.Join(root, "bin", "k8s")
 	if err := realnode.Unavailable(filepath.Join(k8sBin, "kubelet")); err != nil {
 		t.Fatalf("the real node cannot run here: %v", err)
@@ -60,50 +112,19 @@ func TestShippedSecurityContextRuns(t *testing.T) {
 		t.Fatalf("%s missing: run `make build`", bin)
 	}
 	ctx := context.Background()
-	// Short: containerd's socket path must fit in 108 bytes.
-	dir, err := os.MkdirTemp("", "rn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortTempDir(t)
 
 	images := filepath.Join(dir, "images.tar")
 	if err := imagebuild.DevArchive(ctx, root, bin, images); err != nil {
 		t.Fatal(err)
 	}
-	pki, err := realnode.NewPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, err := kubescheme.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	control := &envtest.Environment{BinaryAssetsDirectory: k8sBin, Scheme: scheme, ControlPlaneStartTimeout: 2 * time.Minute}
-	args := control.ControlPlane.GetAPIServer().Configure()
-	for k, v := range pki.APIServerFlags() {
-		args.Set(k, v)
-	}
-	if _, err := control.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = control.Stop() }()
-	admin, err := control.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, admin, kubeconfig)
-	nodeUser, err := control.AddUser(envtest.User{Name: "system:node:slotsync-dev", Groups: []string{"system:nodes", "system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeKC := filepath.Join(dir, "kubeconfig-node")
-	writeKubeconfig(t, nodeUser, nodeKC)
-	c, err := client.New(admin.Config(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, kubeconfig, nodeKC, pki := startControlPlane(t, k8sBin, dir, func(control *envtest.Environment, pki realnode.PKI) error {
+		args := control.ControlPlane.GetAPIServer().Configure()
+		for k, v := range pki.APIServerFlags() {
+			args.Set(k, v)
+		}
+		return nil
+	})
 	t.Logf("control plane up after %s", time.Since(began).Round(100*time.Millisecond))
 
 	nodeBegan := time.Now()
@@ -118,13 +139,7 @@ func TestShippedSecurityContextRuns(t *testing.T) {
 	defer node.Stop()
 	defer func() {
 		if t.Failed() {
-			for _, n := range []string{"containerd", "kubelet"} {
-				data, _ := os.ReadFile(node.LogPath(n))
-				if len(data) > 8000 {
-					data = data[len(data)-8000:]
-				}
-				t.Logf("===== %s =====\n%s", n, data)
-			}
+			logTails(t, node, 8000, "containerd", "kubelet")
 		}
 	}()
 	if err := node.WaitReady(ctx, c, 3*time.Minute); err != nil {

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -30,13 +29,8 @@ import (
 // token, 500 with a forged one; 403 for a valid token whose subject may not
 // get /metrics; 200 for one bound to the ClusterRole slotsync-metrics-reader.
 func TestManagerMetricsNeedATokenAllowedToGetThem(t *testing.T) {
-	kube := kubetest.Start(t)
-	installRBAC(t, kube)
+	kube, admin := startWithRBAC(t)
 	ctx := context.Background()
-	admin, err := kubernetes.NewForConfig(kube.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ns := kube.Namespace(t)
 	for _, name := range []string{"prometheus", "nosy"} {
 		if err := kube.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}); err != nil {

@@ -44,6 +44,19 @@ const (
 // rbacKinds are what config/default installs for access control.
 var rbacKinds = []string{"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 
+// startWithRBAC starts an API server with config/default's RBAC installed and
+// returns it with an admin clientset, for the tests that check those grants.
+func startWithRBAC(t *testing.T) (*kubetest.Env, *kubernetes.Clientset) {
+	t.Helper()
+	kube := kubetest.Start(t)
+	installRBAC(t, kube)
+	cs, err := kubernetes.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube, cs
+}
+
 // installRBAC applies config/default's namespace, service accounts, roles and
 // bindings to the API server, as `kubectl apply -k config/default` would.
 func installRBAC(t *testing.T, kube *kubetest.Env) {
@@ -175,12 +188,7 @@ var (
 // checks the same from the other side, with SelfSubjectAccessReviews. Then each
 // runs on its token alone to show that what it has is enough.
 func TestRBACLeastPrivilege(t *testing.T) {
-	kube := kubetest.Start(t)
-	installRBAC(t, kube)
-	cs, err := kubernetes.NewForConfig(kube.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube, cs := startWithRBAC(t)
 	ctx := context.Background()
 	userNS := kube.Namespace(t)
 	// A service account bound to nothing: what every account may do anyway.
@@ -569,12 +577,7 @@ func pauseThroughAPI(t *testing.T, kube *kubetest.Env, admin kubernetes.Interfac
 // pause and resume SyncSchedules and nothing else, and the editor role, which
 // edit and admin aggregate, carries pause and resume too.
 func TestPauserRole(t *testing.T) {
-	kube := kubetest.Start(t)
-	installRBAC(t, kube)
-	cs, err := kubernetes.NewForConfig(kube.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube, cs := startWithRBAC(t)
 	ctx := context.Background()
 	ns := kube.Namespace(t)
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "pauser", Namespace: ns}}
@@ -615,12 +618,7 @@ func TestPauserRole(t *testing.T) {
 // TestMetricsReaderRole: config/rbac's metrics-reader allows get on /metrics,
 // which the API asks scrapers for, and nothing else.
 func TestMetricsReaderRole(t *testing.T) {
-	kube := kubetest.Start(t)
-	installRBAC(t, kube)
-	cs, err := kubernetes.NewForConfig(kube.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube, cs := startWithRBAC(t)
 	ctx := context.Background()
 	ns := kube.Namespace(t)
 	crb := &rbacv1.ClusterRoleBinding{

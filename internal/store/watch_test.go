@@ -41,44 +41,19 @@ func TestWatchSnapshots(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	s, _ := newStore(t)
-	events := make(chan string, 16)
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.WatchSnapshots(wctx, store.SnapshotWatch{
-			Listening:  func() { events <- "listening" },
-			Snapshot:   func(product int64, date string) { events <- fmt.Sprintf("snapshot %d %s", product, date) },
-			Unreadable: func(error) { events <- "unreadable" },
-			Lost:       func(err error, _ time.Duration) { events <- "lost: " + err.Error() },
-		})
-	}()
-	defer func() {
-		stop()
-		<-done
-	}()
-	next := func() string {
-		t.Helper()
-		select {
-		case e := <-events:
-			return e
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event within 10s")
-			return ""
-		}
-	}
+	next := watchEvents(ctx, t, s)
 
-	if got := next(); got != "listening" {
+	if got := next(10 * time.Second); got != "listening" {
 		t.Fatalf("first event %q, want listening", got)
 	}
 	write(t, s, answerA(), instant(0))
-	if got, want := next(), "snapshot 14 2026-12-01"; got != want {
+	if got, want := next(10*time.Second), "snapshot 14 2026-12-01"; got != want {
 		t.Errorf("event %q, want %q", got, want)
 	}
 	if _, err := s.Pool().Exec(ctx, "SELECT pg_notify($1, 'not a snapshot')", store.SnapshotChannel); err != nil {
 		t.Fatal(err)
 	}
-	if got := next(); got != "unreadable" {
+	if got := next(10 * time.Second); got != "unreadable" {
 		t.Errorf("event %q for a foreign payload, want unreadable", got)
 	}
 }
@@ -100,26 +75,39 @@ func TestWatchSnapshotsNeedsNotificationsToArrive(t *testing.T) {
 	t.Cleanup(elsewhere.Close)
 	store.SetProbeVia(s, elsewhere)
 
+	if e := watchEvents(ctx, t, s)(20 * time.Second); !strings.HasPrefix(e, "lost: ") || !strings.Contains(e, "transaction mode") {
+		t.Fatalf("first event %q, want lost, naming the pooler", e)
+	}
+}
+
+// watchEvents runs s's snapshot watcher until the test ends and returns a
+// function that waits up to timeout for its next event, as a line of text.
+func watchEvents(ctx context.Context, t *testing.T, s *store.Store) func(timeout time.Duration) string {
+	t.Helper()
 	events := make(chan string, 16)
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		s.WatchSnapshots(wctx, store.SnapshotWatch{
-			Listening: func() { events <- "listening" },
-			Lost:      func(err error, _ time.Duration) { events <- "lost: " + err.Error() },
+			Listening:  func() { events <- "listening" },
+			Snapshot:   func(product int64, date string) { events <- fmt.Sprintf("snapshot %d %s", product, date) },
+			Unreadable: func(error) { events <- "unreadable" },
+			Lost:       func(err error, _ time.Duration) { events <- "lost: " + err.Error() },
 		})
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		stop()
 		<-done
-	}()
-	select {
-	case e := <-events:
-		if !strings.HasPrefix(e, "lost: ") || !strings.Contains(e, "transaction mode") {
-			t.Fatalf("first event %q, want lost, naming the pooler", e)
+	})
+	return func(timeout time.Duration) string {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(timeout):
+			t.Fatalf("no event within %v", timeout)
+			return ""
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no event within 20s")
 	}
 }
