@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -24,15 +25,21 @@ import (
 // jobsBefore it had, no pod. The condition is the proof that the reconcile ran.
 func (h *harness) refused(t *testing.T, name, reason string, jobsBefore int, wantInMessage ...string) {
 	t.Helper()
-	ss := h.waitCondition(t, name, inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, reason)
+	// The refusal must be the verdict on the schedule's current generation: a
+	// pod's event may have had the same condition reported on an older one.
+	var ss *inventoryv1alpha1.SyncSchedule
+	kubetest.Eventually(t, wait, func() error {
+		ss = h.waitCondition(t, name, inventoryv1alpha1.ConditionReady, metav1.ConditionFalse, reason)
+		if ss.Status.ObservedGeneration != ss.Generation {
+			return fmt.Errorf("schedule %s: observedGeneration %d, want %d", name, ss.Status.ObservedGeneration, ss.Generation)
+		}
+		return nil
+	})
 	msg := findCondition(ss, inventoryv1alpha1.ConditionReady).Message
 	for _, want := range wantInMessage {
 		if !strings.Contains(msg, want) {
 			t.Errorf("schedule %s: Ready message %q does not say %q", name, msg, want)
 		}
-	}
-	if ss.Status.ObservedGeneration != ss.Generation {
-		t.Errorf("schedule %s: observedGeneration %d, want %d", name, ss.Status.ObservedGeneration, ss.Generation)
 	}
 	if jobs := h.jobs(t, name); len(jobs) != jobsBefore {
 		t.Errorf("schedule %s is refused (%s) but has %d Jobs, want %d", name, reason, len(jobs), jobsBefore)
