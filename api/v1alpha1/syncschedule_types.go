@@ -57,7 +57,7 @@ type SyncScheduleSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=10
-	// +kubebuilder:default={{name: "today", days: 1, every: "15m"}, {name: "week", days: 7, every: "4h"}, {name: "month", days: 30, every: "24h"}}
+	// +kubebuilder:default={{name: "today", days: 1, every: "15m0s"}, {name: "week", days: 7, every: "4h0m0s"}, {name: "month", days: 30, every: "24h0m0s"}}
 	// +kubebuilder:validation:XValidation:rule="self.size() > 0",message="windows must list at least one window; omit the field to get the defaults (today 15m, week 4h, month 24h)"
 	// +kubebuilder:validation:XValidation:rule="self.all(w, self.exists_one(x, x.name == w.name))",message="window names must be unique; rename or remove the repeated window"
 	// +kubebuilder:validation:XValidation:rule="self.all(w, self.exists_one(x, x.days == w.days))",message="each window must cover a different number of days: two windows with the same days refetch the same dates; merge them or change days"
@@ -197,7 +197,7 @@ type PartnerSpec struct {
 	// compresses time for demos and tests against the simulator: with 2s, the
 	// key may make requestsPerMinute requests every 2s. Defaults to 1m.
 	// +optional
-	// +kubebuilder:default="1m"
+	// +kubebuilder:default="1m0s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="rateLimitWindow must be a duration such as 1m"

@@ -408,3 +408,21 @@ func TestCRDShape(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestDefaultsSurviveATypedUpdate: the schema's defaults are written the way Go
+// writes them back (durations as "15m0s", not "15m"), so a client that reads a
+// defaulted schedule into the Go type and updates it, changing only metadata,
+// leaves the spec and its generation alone; otherwise every such update reads
+// as a new generation to GitOps health checks.
+func TestDefaultsSurviveATypedUpdate(t *testing.T) {
+	c := apiServer(t)
+	ns := newNamespace(t, c)
+	ss := createAndGet(t, c, newSchedule(ns, "typed", minimalSpec()), "create minimal schedule")
+	ss.Annotations = map[string]string{"example.com/touched": "yes"}
+	if err := c.Update(context.Background(), &ss); err != nil {
+		t.Fatal(err)
+	}
+	if ss.Generation != 1 {
+		t.Errorf("generation %d after a metadata-only typed update, want 1: a default is not written as Go writes it", ss.Generation)
+	}
+}
