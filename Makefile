@@ -115,11 +115,11 @@ FUZZ_TIME ?= 10s
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZ_TIME (default 10s) after its committed seed corpus.
-	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_TIME) ./internal/partner/
-	go test -run '^$$' -fuzz '^FuzzParseSlotsRequest$$' -fuzztime $(FUZZ_TIME) ./internal/api/
-	go test -run '^$$' -fuzz '^FuzzBands$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
-	go test -run '^$$' -fuzz '^FuzzJobName$$' -fuzztime $(FUZZ_TIME) ./api/v1alpha1/
-	go test -run '^$$' -fuzz '^FuzzTerminationMessage$$' -fuzztime $(FUZZ_TIME) ./internal/syncer/
+	hack/fuzz.sh FuzzDecode ./internal/partner/ $(FUZZ_TIME)
+	hack/fuzz.sh FuzzParseSlotsRequest ./internal/api/ $(FUZZ_TIME)
+	hack/fuzz.sh FuzzBands ./api/v1alpha1/ $(FUZZ_TIME)
+	hack/fuzz.sh FuzzJobName ./api/v1alpha1/ $(FUZZ_TIME)
+	hack/fuzz.sh FuzzTerminationMessage ./internal/syncer/ $(FUZZ_TIME)
 
 ##@ Benchmarks
 
