@@ -88,8 +88,9 @@ test: deps envtest-assets promtool lint openapi-lint verify-generated ## Run eve
 	KUBEBUILDER_ASSETS=$(K8S_BIN) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: lint
-lint: ## go vet and gofmt.
+lint: ## go vet (the end-to-end tests too) and gofmt.
 	go vet ./...
+	go vet -tags e2e ./internal/devenv/
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
@@ -131,17 +132,30 @@ bench: deps build envtest-assets ## Measure slotsync against its baselines and l
 
 ##@ Run
 
+# The node that runs pods for `make dev` and `make e2e`: real (containerd and a
+# kubelet), process (host processes), or auto: real where this machine allows,
+# else process with the reason printed.
+NODE ?= auto
+
 .PHONY: dev
-dev: deps build k8s-binaries ## Start the whole system locally: control plane, node, Postgres, simulator, manager, API.
-	bin/slotsync-dev dev --k8s-bin $(K8S_BIN) $(DEV_FLAGS)
+dev: deps build k8s-binaries node-deps ## Start the whole system locally: control plane, node, Postgres, simulator; config/default's Deployments on the real node.
+	SLOTSYNC_DEV_NODE=$(NODE) bin/slotsync-dev dev --k8s-bin $(K8S_BIN) $(DEV_FLAGS)
 
 .PHONY: dev-fast
 dev-fast: DEV_FLAGS = --fast
 dev-fast: dev ## `make dev` with time running 60x faster.
 
 .PHONY: e2e
-e2e: deps build k8s-binaries ## End-to-end: the dev environment driven with kubectl and HTTP.
-	go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
+e2e: deps build k8s-binaries node-deps ## End-to-end: the dev environment driven with kubectl and HTTP (NODE=real|process|auto).
+	SLOTSYNC_DEV_NODE=$(NODE) go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
+
+# What the real node needs, where it can run (root): Debian's containerd, runc,
+# CNI plugins and iptables, and kubelet and kube-proxy built from source. Not
+# root with NODE=auto: nothing to do, the process node runs pods.
+.PHONY: node-deps
+node-deps:
+	@if [ "$(NODE)" = real ] || { [ "$(NODE)" = auto ] && [ "$$(id -u)" = 0 ]; }; then \
+	  $(MAKE) --no-print-directory deps-real-node real-node-binaries; fi
 
 .PHONY: deps-real-node
 deps-real-node: ## Install the real node's packages too (containerd, runc, CNI plugins, iptables) from Debian.
@@ -150,11 +164,6 @@ deps-real-node: ## Install the real node's packages too (containerd, runc, CNI p
 .PHONY: real-node-binaries
 real-node-binaries: k8s-binaries ## Build kubelet and kube-proxy from source too (cached).
 	hack/build-k8s.sh $(K8S_BIN) kubelet kube-proxy
-
-.PHONY: e2e-real
-e2e-real: deps-real-node build real-node-binaries ## The real node (containerd, kubelet; root only): product image, config/default, then every e2e scenario.
-	KUBEBUILDER_ASSETS=$(K8S_BIN) go test -tags realnode -count=1 -timeout 15m -v ./internal/realnode/
-	SLOTSYNC_DEV_NODE=real go test -tags e2e -count=1 -timeout 30m -v -run TestE2E ./internal/devenv/
 
 .PHONY: help
 help:

@@ -19,25 +19,26 @@ func newDevCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole of slotsync on this machine, with a local Kubernetes control plane",
-		Long: `dev starts, on 127.0.0.1 only: etcd, kube-apiserver, kube-controller-manager and
-kube-scheduler (from --k8s-bin; 'make k8s-binaries' builds them), a node that runs pods
-as local processes, PostgreSQL, the partner simulator, and the manager and the REST API
-from the production binary (--slotsync; 'make build' builds it).
-It installs the CRD and RBAC from config/, creates the Secrets, applies the sample
+		Long: `dev starts, on this machine only: etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler (from --k8s-bin; 'make k8s-binaries' builds them), a node, PostgreSQL
+and the partner simulator. It installs config/ and the Secrets, applies the sample
 SyncSchedule for products 14 and 15, waits for its first successful sync and prints
 how to look at it. Ctrl-C stops everything. State lives in --root and is wiped at
 each start.
 
---fast runs time 60 times faster (intervals, the partner's rate-limit window and the
-simulator's inventory clock), so several runs happen within minutes.
+The real node (as root, where the machine has cgroups; 'make deps-real-node
+real-node-binaries') runs pods in containers: containerd, a kubelet and kube-proxy,
+the image 'slotsync-dev image' builds from the production binary (--slotsync; 'make
+build'), on a bridge in 10.213.0.0/16 that reaches nothing off the machine. There
+config/default is installed as users install it, with only the image set: the
+manager and the API run as its Deployments, and the API answers through its Service
+over HTTPS. The process node runs pods as host processes instead (no images, no
+security contexts, no probes, no Service networking), with the manager and the API as
+host processes; --node auto (the default) falls back to it and says why. See
+docs/real-node.md and docs/local-node.md.
 
-The node runs pods as plain processes: no container isolation, no images (slotsync:dev
-maps to --slotsync), no resource limits, everything on 127.0.0.1. --node real runs
-pods in containers instead (containerd, a kubelet and kube-proxy, as root; 'make
-deps-real-node real-node-binaries'), with the images 'slotsync-dev image' builds, on a
-bridge in 10.213.0.0/16 that reaches nothing off the machine; --node auto picks it
-where the machine allows and says why not otherwise. SLOTSYNC_DEV_NODE sets the
-default. See docs/real-node.md.`,
+--fast runs time 60 times faster (intervals, the partner's rate-limit window and the
+simulator's inventory clock), so several runs happen within minutes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -71,7 +72,7 @@ default. See docs/real-node.md.`,
 	f.StringVar(&repo, "repo", ".", "the slotsync checkout, for config/")
 	f.StringVar(&slotsync, "slotsync", defaultSlotsync, "the production slotsync binary, run for the manager, the API and the image slotsync:dev")
 	f.BoolVar(&fast, "fast", false, "run time 60x faster for demos")
-	f.StringVar(&node, "node", devenv.NodeProcess, "the node that runs pods: process, real (containerd and kubelet) or auto")
+	f.StringVar(&node, "node", "", "the node that runs pods: real (containerd and kubelet), process, or auto: real where this machine allows (default: $SLOTSYNC_DEV_NODE, else auto)")
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the first successful sync")
 	return cmd
 }

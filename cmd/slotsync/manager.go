@@ -59,6 +59,11 @@ only --worker-image or an image --allowed-worker-images lists.`,
 					PprofBindAddress:        pprofAddr,
 					LeaderElection:          leaderElect,
 					LeaderElectionNamespace: leaderElectionNS,
+					// The process exits as soon as Start returns, so handing the
+					// lease over on SIGTERM is safe, and a rolling update or a
+					// deleted pod lets the other replica lead at once instead of
+					// after the lease expires.
+					LeaderElectionReleaseOnCancel: true,
 				},
 				WorkerImage:   workerImage,
 				AllowedImages: allowedImages,

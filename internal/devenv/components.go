@@ -84,8 +84,16 @@ func (e *Env) startManager(ctx context.Context) error {
 	return e.RestartManager(ctx)
 }
 
-// RestartManager kills the manager (SIGKILL, as a crash would) and starts it again.
+// probeClient asks the host processes whether they are ready.
+var probeClient = &http.Client{Timeout: 2 * time.Second}
+
+// RestartManager takes the manager away mid-work. On the process node it kills the
+// manager (SIGKILL, as a crash would) and starts it again; on the real node it
+// deletes the leader's pod and waits for the other replica to lead.
 func (e *Env) RestartManager(ctx context.Context) error {
+	if e.NodeKind == NodeReal {
+		return e.deleteManagerLeader(ctx)
+	}
 	e.mu.Lock()
 	old := e.manager
 	e.mu.Unlock()
@@ -99,7 +107,7 @@ func (e *Env) RestartManager(ctx context.Context) error {
 	e.mu.Lock()
 	e.manager = p
 	e.mu.Unlock()
-	return p.waitFor(ctx, time.Minute, httpOK(e.ManagerURL+"/readyz"))
+	return p.waitFor(ctx, time.Minute, httpOK(probeClient, e.ManagerURL+"/readyz"))
 }
 
 func (e *Env) startAPI(ctx context.Context) error {
@@ -122,11 +130,10 @@ func (e *Env) startAPI(ctx context.Context) error {
 		return err
 	}
 	e.procs = append(e.procs, p)
-	return p.waitFor(ctx, time.Minute, httpOK(e.APIURL+"/readyz"))
+	return p.waitFor(ctx, time.Minute, httpOK(probeClient, e.APIURL+"/readyz"))
 }
 
-func httpOK(url string) func() error {
-	hc := &http.Client{Timeout: 2 * time.Second}
+func httpOK(hc *http.Client, url string) func() error {
 	return func() error {
 		resp, err := hc.Get(url)
 		if err != nil {
@@ -207,26 +214,33 @@ func (e *Env) WaitReady(ctx context.Context, timeout time.Duration) error {
 // Instructions is what a person needs to look at the running system.
 func (e *Env) Instructions() string {
 	today := time.Now().UTC().Format(time.DateOnly)
-	lines := []string{
-		"slotsync is running. In another shell:",
-		"",
-		"  export KUBECONFIG=" + e.Kubeconfig,
+	curl := "curl -s"
+	lines := []string{"slotsync is running. In another shell:", "", "  export KUBECONFIG=" + e.Kubeconfig}
+	if e.NodeKind == NodeReal {
+		curl = "curl -s --cacert " + e.APICAFile
+		lines = append(lines,
+			"  kubectl get nodes -o wide               # the containerd node",
+			"  kubectl -n "+SystemNamespace+" get deploy,pods,svc  # config/default's Deployments",
+			"  kubectl -n "+SystemNamespace+" logs deploy/slotsync-manager",
+			"", "The API through its Service "+apiHost+" ("+e.APIURL+", HTTPS with a certificate of "+e.APICAFile+"):")
+	}
+	lines = append(lines,
 		"  kubectl get ss                       # the SyncSchedule, its Ready and last sync",
-		"  kubectl get jobs,pods                # sync Jobs and their pods on the local node",
-		"  curl -s '" + e.APIURL + "/api/v1/experience/14/slots?date=" + today + "'",
-		"  curl -s '" + e.APIURL + "/api/v1/experience/14/dates'",
+		"  kubectl get jobs,pods                # sync Jobs and their pods on the "+e.NodeKind+" node",
+		"  "+curl+" '"+e.APIURL+"/api/v1/experience/14/slots?date="+today+"'",
+		"  "+curl+" '"+e.APIURL+"/api/v1/experience/14/dates'",
 		"",
 		"Pause and resume with kubectl:",
-		"  kubectl patch ss " + ScheduleName + " --type=merge -p '{\"spec\":{\"paused\":true}}'",
-		"  kubectl patch ss " + ScheduleName + " --type=merge -p '{\"spec\":{\"paused\":false}}'",
+		"  kubectl patch ss "+ScheduleName+" --type=merge -p '{\"spec\":{\"paused\":true}}'",
+		"  kubectl patch ss "+ScheduleName+" --type=merge -p '{\"spec\":{\"paused\":false}}'",
 		"or over REST, with a token RBAC allows to pause and resume SyncSchedules:",
 		"  kubectl create serviceaccount pauser",
 		"  kubectl create rolebinding pauser --clusterrole=slotsync-syncschedule-pauser --serviceaccount=default:pauser",
-		"  curl -s -X POST -H \"Authorization: Bearer $(kubectl create token pauser --audience slotsync)\" " + e.APIURL + "/api/v1/sync/pause",
+		"  "+curl+" -X POST -H \"Authorization: Bearer $(kubectl create token pauser --audience slotsync)\" "+e.APIURL+"/api/v1/sync/pause",
 		"",
-		"Postgres: psql '" + e.DatabaseURL + "'",
-		"Logs of every component: " + e.logDir(),
-		"Ctrl-C stops everything; the next start wipes " + e.opts.Root + ".",
-	}
+		"Postgres: psql '"+e.DatabaseURL+"'",
+		"Logs of every component on this host: "+e.logDir(),
+		"Ctrl-C stops everything; the next start wipes "+e.opts.Root+".",
+	)
 	return strings.Join(lines, "\n")
 }

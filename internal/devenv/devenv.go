@@ -10,6 +10,7 @@ package devenv
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,8 @@ type Options struct {
 	Fast bool
 	// Progress receives one line per step.
 	Progress io.Writer
-	// Node is NodeProcess (the default), NodeReal or NodeAuto.
+	// Node is NodeProcess, NodeReal or NodeAuto; empty takes SLOTSYNC_DEV_NODE,
+	// and auto when that is empty too.
 	Node string
 }
 
@@ -80,28 +82,41 @@ type Env struct {
 	// allowed to get it.
 	APIMetricsURL string
 	ManagerURL    string // the manager's health and metrics host:port base
-	Sim           *partnersim.Server
-	simBegan      time.Time
+	// APICAFile is the CA that issued the API's certificate on the real node, where
+	// APIURL is the API's Service over HTTPS; empty on the process node.
+	APICAFile  string
+	apiCAs     *x509.CertPool
+	httpClient *http.Client
+	Sim        *partnersim.Server
+	simBegan   time.Time
 	// NodeKind is the node that runs pods: NodeProcess or NodeReal.
 	NodeKind string
 
-	control     *envtest.Environment
-	pg          *pgtest.Server
-	simServer   *http.Server
-	nodeStop    context.CancelFunc
-	nodeDone    chan error
-	real        *realEnv
-	procs       []*process
-	mu          sync.Mutex
-	manager     *process
-	managerKC   string
-	managerArgs []string
+	control   *envtest.Environment
+	pg        *pgtest.Server
+	simServer *http.Server
+	nodeStop  context.CancelFunc
+	nodeDone  chan error
+	real      *realEnv
+	// releaseRealNode gives the machine's real node back; nil when not claimed.
+	releaseRealNode func()
+	procs           []*process
+	mu              sync.Mutex
+	manager         *process
+	managerKC       string
+	managerArgs     []string
 }
 
 func (e *Env) step(format string, args ...any) {
 	if e.opts.Progress != nil {
 		fmt.Fprintf(e.opts.Progress, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
+}
+
+// startStep is one thing Start brings up.
+type startStep struct {
+	what string
+	do   func(context.Context) error
 }
 
 // Start brings everything up and applies the sample schedule. On error it stops what
@@ -127,20 +142,24 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 			return nil, fmt.Errorf("%s missing in %s: run `make k8s-binaries`", b, opts.K8sBin)
 		}
 	}
-	steps := []struct {
-		what string
-		do   func(context.Context) error
-	}{
+	steps := []startStep{
 		{"PostgreSQL", e.startPostgres},
 		{"partner simulator", e.startSimulator},
 		{"etcd and kube-apiserver", e.startControlPlane},
 		{"kube-controller-manager and kube-scheduler", e.startControllers},
 		{e.NodeKind + " node", e.startNode},
-		{"CRDs, RBAC and Secrets from config/", e.install},
-		{"manager", e.startManager},
-		{"REST API", e.startAPI},
-		{"sample SyncSchedule", e.applySample},
 	}
+	if e.NodeKind == NodeReal {
+		steps = append(steps,
+			startStep{"config/default with the image set, and the Secrets it reads", e.install},
+			startStep{"the manager and API Deployments, and the API's Service", e.waitDeployments})
+	} else {
+		steps = append(steps,
+			startStep{"CRDs, RBAC and Secrets from config/", e.install},
+			startStep{"manager", e.startManager},
+			startStep{"REST API", e.startAPI})
+	}
+	steps = append(steps, startStep{"sample SyncSchedule", e.applySample})
 	for _, s := range steps {
 		began := time.Now()
 		if err := s.do(ctx); err != nil {
@@ -277,17 +296,20 @@ func (e *Env) startNode(ctx context.Context) error {
 	return node.WaitReady(readyCtx)
 }
 
-// install applies everything config/default holds but the Deployments (the manager
-// and the API run as local processes, with their ServiceAccounts' tokens), and the
-// Secrets the sample schedule reads.
+// install applies config/default and creates the Secrets the sample schedule
+// reads. On the real node that is the users' install, Deployments included, plus
+// the API's Secrets; on the process node the manager and the API run as local
+// processes with their ServiceAccounts' tokens instead, so the Deployments are
+// left out.
 func (e *Env) install(ctx context.Context) error {
-	out, err := e.kubectl(ctx, nil, "kustomize", filepath.Join(e.opts.RepoRoot, "config", "default"))
+	out, err := e.manifests(ctx)
 	if err != nil {
 		return err
 	}
 	var keep []string
 	for _, doc := range strings.Split(string(out), "\n---\n") {
-		if strings.Contains(doc, "\nkind: Deployment\n") || strings.HasPrefix(doc, "kind: Deployment\n") {
+		deployment := strings.Contains(doc, "\nkind: Deployment\n") || strings.HasPrefix(doc, "kind: Deployment\n")
+		if deployment && e.NodeKind != NodeReal {
 			continue
 		}
 		keep = append(keep, doc)
@@ -303,6 +325,9 @@ func (e *Env) install(ctx context.Context) error {
 		if err := e.Client.Create(ctx, s); err != nil {
 			return fmt.Errorf("create Secret %s: %w", s.Name, err)
 		}
+	}
+	if e.NodeKind == NodeReal {
+		return e.apiSecrets(ctx)
 	}
 	return nil
 }
@@ -362,6 +387,9 @@ func (e *Env) Stop() {
 // Logs returns the tail of every component's log, for failure reports.
 func (e *Env) Logs() string {
 	var b strings.Builder
+	if e.real != nil {
+		b.WriteString(e.podLogs())
+	}
 	entries, _ := os.ReadDir(e.logDir())
 	for _, ent := range entries {
 		data, _ := os.ReadFile(filepath.Join(e.logDir(), ent.Name()))

@@ -64,21 +64,38 @@ func TestE2E(t *testing.T) {
 			t.Log(env.Logs())
 		}
 	}()
-	for _, s := range []struct {
+	type scenario struct {
 		name string
 		run  func()
-	}{
+	}
+	var realNode []scenario
+	restart := "manager killed mid-run: no second Job, the run completes"
+	if env.NodeKind == devenv.NodeReal {
+		realNode = []scenario{
+			{"config/default: both Deployments Available on the containerd node, probes pass, a leader elected", e.shippedDeployments},
+			{"the shipped security context, as the kernel enforces it: no writes outside volumes", e.securityContextEnforced},
+			{"in-cluster config with projected tokens; sync pods get no token", e.projectedTokens},
+		}
+		restart = "the manager's leader pod deleted mid-run: the other replica leads, no second Job, the run completes"
+	}
+	scenarios := append([]scenario{
 		{"apply: Indexed Jobs run on the node and the schedule turns Ready", e.firstRun},
+	}, realNode...)
+	scenarios = append(scenarios, []scenario{
 		{"API answers equal the partner, before and after its inventory changes", e.answersEqualPartner},
 		{"pause and resume with kubectl", e.pauseWithKubectl},
 		{"pause and resume over REST, guarded by RBAC", e.pauseOverREST},
 		{"pause and resume over REST as a subject bound only to the shipped pauser role", e.pauseAsPauser},
 		{"GitOps re-apply keeps a pause made through the API", e.reapplyKeepsPause},
-		{"manager killed mid-run: no second Job, the run completes", e.managerRestart},
+		{restart, e.managerRestart},
 		{"fault burst: failed pairs reported, snapshots intact, next run heals", e.faultBurst},
 		{"revoked key: Jobs fail at once by their pod failure policy, no retries, a new key heals", e.revokedKey},
 		{"re-pointed at another partner: the next run fetches every pair from it", e.otherPartner},
-	} {
+	}...)
+	if env.NodeKind == devenv.NodeReal {
+		scenarios = append(scenarios, scenario{"an API pod deleted: the Service answers every request", e.apiReplicaDies})
+	}
+	for _, s := range scenarios {
 		began := time.Now()
 		if !t.Run(s.name, func(t *testing.T) { e.t = t; s.run() }) {
 			return
@@ -190,7 +207,7 @@ func (e *e2e) do(req *http.Request, token string, into any) int {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.env.HTTPClient().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -32,14 +32,20 @@ const NodeEnv = "SLOTSYNC_DEV_NODE"
 // checks "the local node" holds for either.
 const RealNodeName = localnode.DefaultNodeName
 
-// realNodeUnavailable says why the real node cannot run here, or nil.
-func (e *Env) realNodeUnavailable() error {
+// claimRealNode says why the real node cannot run here, or claims it for this
+// environment (released by Stop).
+func (e *Env) claimRealNode() error {
 	if err := realnode.Unavailable(filepath.Join(e.opts.K8sBin, "kubelet")); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(e.opts.K8sBin, "kube-proxy")); err != nil {
 		return fmt.Errorf("kube-proxy missing in %s: run `make real-node-binaries`", e.opts.K8sBin)
 	}
+	release, err := realnode.Lock()
+	if err != nil {
+		return err
+	}
+	e.releaseRealNode = release
 	return nil
 }
 
@@ -51,15 +57,15 @@ func (e *Env) chooseNode() error {
 		e.opts.Node = os.Getenv(NodeEnv)
 	}
 	switch e.opts.Node {
-	case "", NodeProcess:
+	case NodeProcess:
 		e.NodeKind = NodeProcess
 	case NodeReal:
-		if err := e.realNodeUnavailable(); err != nil {
+		if err := e.claimRealNode(); err != nil {
 			return fmt.Errorf("--node real: %w", err)
 		}
 		e.NodeKind = NodeReal
-	case NodeAuto:
-		if err := e.realNodeUnavailable(); err != nil {
+	case "", NodeAuto:
+		if err := e.claimRealNode(); err != nil {
 			e.step("real node unavailable, using the process node: %v", err)
 			e.NodeKind = NodeProcess
 		} else {
@@ -104,12 +110,14 @@ func (e *Env) realNodeControllerFlags() []string {
 }
 
 func (e *Env) stopRealNode() {
-	if e.real == nil {
-		return
+	if e.real != nil {
+		e.real.stopForward()
+		if e.real.node != nil {
+			e.real.node.Stop()
+		}
 	}
-	e.real.stopForward()
-	if e.real.node != nil {
-		e.real.node.Stop()
+	if e.releaseRealNode != nil {
+		e.releaseRealNode()
 	}
 }
 

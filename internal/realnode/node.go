@@ -329,3 +329,40 @@ func removeCgroups() {
 		}
 	}
 }
+
+// LockPath is the file a running real node holds locked: one machine has one
+// bridge and one block of addresses for it.
+const LockPath = "/run/slotsync-realnode.lock"
+
+// Lock claims the real node of this machine for the caller until release, or says
+// which process holds it.
+func Lock() (release func(), err error) {
+	f, err := os.OpenFile(LockPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock the real node: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(LockPath)
+		f.Close()
+		return nil, fmt.Errorf("the real node is in use by process %s (%s is locked): one per machine", strings.TrimSpace(string(holder)), LockPath)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
+}
+
+// ContainerPID is the host PID of a running container's first process; id is
+// the container's ID as a pod's status gives it, with or without "containerd://".
+func (n *Node) ContainerPID(ctx context.Context, id string) (int, error) {
+	id = strings.TrimPrefix(id, "containerd://")
+	out, err := n.ctr(ctx, "task", "ls")
+	if err != nil {
+		return 0, fmt.Errorf("ctr task ls: %w: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == id {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, fmt.Errorf("no running task for container %s", id)
+}
