@@ -26,6 +26,7 @@ func newAPICmd() *cobra.Command {
 		cacheSize      int
 		requestTimeout time.Duration
 		queryTimeout   time.Duration
+		shutdownDelay  time.Duration
 		migrate        bool
 		tokenAudience  string
 		tlsCertFile    string
@@ -59,6 +60,12 @@ It serves HTTPS with --tls-cert-file and --tls-key-file on both ports (config/ap
 them from a Secret; a renewed certificate is picked up without a restart), and plain HTTP only
 with --insecure-http, for local development: bearer tokens must not cross the network
 in clear.
+
+On SIGTERM it drains for --shutdown-delay: /readyz answers 503 at once while every
+route goes on serving, so that clients the Service still sends to the pod before its
+endpoints are updated are answered; then it stops accepting connections and lets the
+requests in flight finish. The pod's terminationGracePeriodSeconds must cover the delay,
+the request timeout and a margin (config/api/api.yaml).
 
 It reads the cluster from the in-cluster config or $KUBECONFIG.
 
@@ -95,6 +102,9 @@ Environment:
 			}
 			if requestTimeout <= 0 || queryTimeout <= 0 {
 				return fmt.Errorf("--request-timeout and --query-timeout must be positive")
+			}
+			if shutdownDelay < 0 {
+				return fmt.Errorf("--shutdown-delay %s: want 0 (close the listeners at once) or more", shutdownDelay)
 			}
 
 			cfg, err := ctrl.GetConfig()
@@ -134,6 +144,7 @@ Environment:
 				CacheSize:      cacheSize,
 				RequestTimeout: requestTimeout,
 				QueryTimeout:   queryTimeout,
+				ShutdownDelay:  shutdownDelay,
 				TLSCertFile:    tlsCertFile,
 				TLSKeyFile:     tlsKeyFile,
 			})
@@ -162,6 +173,7 @@ Environment:
 	f.IntVar(&cacheSize, "cache-size", api.DefaultCacheSize, "slots and dates answers kept in the read cache (0: no cache)")
 	f.DurationVar(&requestTimeout, "request-timeout", api.DefaultRequestTimeout, "time limit of a whole request")
 	f.DurationVar(&queryTimeout, "query-timeout", api.DefaultQueryTimeout, "time limit of one database query")
+	f.DurationVar(&shutdownDelay, "shutdown-delay", api.DefaultShutdownDelay, "after SIGTERM, how long to go on serving with /readyz answering 503 before closing the listeners (0: close them at once)")
 	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first")
 	f.StringVar(&tokenAudience, "token-audience", api.DefaultTokenAudience, "audience callers' bearer tokens must be made for (kubectl create token NAME --audience ...)")
 	f.StringVar(&tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with, e.g. tls.crt of a mounted kubernetes.io/tls Secret")

@@ -47,3 +47,19 @@ func TestAPIRefusesPlainHTTPUnlessAsked(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIRefusesNegativeShutdownDelay: a negative --shutdown-delay stops
+// `slotsync api` before it reaches the cluster or the database.
+func TestAPIRefusesNegativeShutdownDelay(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := newRootCmd()
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs([]string{"api", "--schedule=default/sample", "--insecure-http", "--shutdown-delay=-1s"})
+	err := cmd.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "--shutdown-delay") {
+		t.Errorf("api with --shutdown-delay=-1s: %v, want an error naming the flag", err)
+	}
+}

@@ -10,7 +10,9 @@ import (
 
 // forbidden are import paths, or prefixes ending in "/", that must never be linked
 // into the production binary: dev tooling and test harnesses bring the testing
-// package, envtest (whose init panics on a read-only filesystem) and virtual-kubelet.
+// package, envtest (whose init panics on a read-only filesystem) and virtual-kubelet;
+// k8s.io/apiserver (controller-runtime's metrics filters link it) would nearly double
+// the binary's size, and the manager checks scrapers with internal/kubeauth instead.
 var forbidden = []string{
 	"testing",
 	"testing/",
@@ -18,6 +20,8 @@ var forbidden = []string{
 	"sigs.k8s.io/controller-runtime/pkg/envtest/",
 	"sigs.k8s.io/controller-runtime/pkg/internal/testing/",
 	"github.com/virtual-kubelet/",
+	"k8s.io/apiserver",
+	"k8s.io/apiserver/",
 	"github.com/slotsync/slotsync/internal/bench",
 	"github.com/slotsync/slotsync/internal/devenv",
 	"github.com/slotsync/slotsync/internal/fixture",

@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	inventoryv1alpha1 "github.com/slotsync/slotsync/api/v1alpha1"
+	"github.com/slotsync/slotsync/internal/kubeauth"
 )
 
 // syncSchedulesResource is the resource a caller needs permission on.
@@ -59,74 +57,43 @@ func (s *Server) authorize(ctx context.Context, r *http.Request, verb string, sc
 // default token) is refused, so a token handed to slotsync cannot be replayed
 // against the API server, nor one for the API server against slotsync.
 func (s *Server) authenticate(ctx context.Context, r *http.Request) (authenticationv1.UserInfo, error) {
-	token, err := bearerToken(r)
+	token, err := kubeauth.BearerToken(r)
 	if err != nil {
-		return authenticationv1.UserInfo{}, err
+		return authenticationv1.UserInfo{}, unauthorized("%s: %s", err, tokenHint)
 	}
-	tr, err := s.reviews.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{s.audience}},
-	}, metav1.CreateOptions{})
+	rev, err := kubeauth.ReviewToken(ctx, s.reviews.AuthenticationV1(), token, s.audience)
 	if err != nil {
 		return authenticationv1.UserInfo{}, kubeError(err, "review the bearer token")
 	}
-	if !tr.Status.Authenticated {
-		// Status.Error may describe the token; it goes to the log only.
+	switch {
+	case rev.WrongAudience:
+		return authenticationv1.UserInfo{}, unauthorized("the bearer token is not for the audience %q: %s", s.audience, tokenHint)
+	case !rev.Authenticated:
+		// Review.Error may describe the token; it goes to the log only.
 		e := errorf(http.StatusUnauthorized, "the bearer token is not valid (unknown, expired or for another audience): %s", tokenHint)
-		if tr.Status.Error != "" {
-			e.cause = fmt.Errorf("token review: %s", tr.Status.Error)
+		if rev.Error != "" {
+			e.cause = fmt.Errorf("token review: %s", rev.Error)
 		}
 		return authenticationv1.UserInfo{}, e
 	}
-	// An authenticator that ignores the requested audiences answers with
-	// others, or none.
-	if !slices.Contains(tr.Status.Audiences, s.audience) {
-		return authenticationv1.UserInfo{}, unauthorized("the bearer token is not for the audience %q: %s", s.audience, tokenHint)
-	}
-	return tr.Status.User, nil
+	return rev.User, nil
 }
 
 // checkAccess asks a SubjectAccessReview whether user may do what spec says;
 // denied says why not, for the caller.
 func (s *Server) checkAccess(ctx context.Context, user authenticationv1.UserInfo, spec authorizationv1.SubjectAccessReviewSpec, denied func() string) error {
-	spec.User, spec.UID, spec.Groups = user.Username, user.UID, user.Groups
-	spec.Extra = make(map[string]authorizationv1.ExtraValue, len(user.Extra))
-	for k, v := range user.Extra {
-		spec.Extra[k] = authorizationv1.ExtraValue(v)
-	}
-	sar, err := s.reviews.AuthorizationV1().SubjectAccessReviews().Create(ctx,
-		&authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
+	allowed, reason, err := kubeauth.Allowed(ctx, s.reviews.AuthorizationV1(), user, spec)
 	if err != nil {
 		return kubeError(err, "review the caller's permissions")
 	}
-	if !sar.Status.Allowed {
+	if !allowed {
 		e := errorf(http.StatusForbidden, "%s", denied())
-		if sar.Status.Reason != "" || sar.Status.EvaluationError != "" {
-			e.cause = fmt.Errorf("subject access review: %s %s", sar.Status.Reason, sar.Status.EvaluationError)
+		if reason != "" {
+			e.cause = fmt.Errorf("subject access review: %s", reason)
 		}
 		return e
 	}
 	return nil
-}
-
-// bearerToken reads the one Authorization header, which must be a bearer token.
-func bearerToken(r *http.Request) (string, error) {
-	values := r.Header.Values("Authorization")
-	switch len(values) {
-	case 0:
-		return "", unauthorized("no bearer token: %s", tokenHint)
-	case 1:
-	default:
-		return "", unauthorized("%d Authorization headers: %s, once", len(values), tokenHint)
-	}
-	scheme, token, ok := strings.Cut(values[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", unauthorized("the Authorization header is not a bearer token: %s", tokenHint)
-	}
-	token = strings.TrimSpace(token)
-	if token == "" || strings.ContainsAny(token, " \t") {
-		return "", unauthorized("the bearer token is empty or malformed: %s", tokenHint)
-	}
-	return token, nil
 }
 
 func unauthorized(format string, args ...any) *apiError {

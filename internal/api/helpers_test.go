@@ -58,6 +58,10 @@ type options struct {
 	kube         client.Client
 	reviews      kubernetes.Interface
 	schedule     types.NamespacedName
+	// shutdownDelay is the API's; metricsPort serves /metrics on a port of
+	// its own (metricsURL) as well.
+	shutdownDelay time.Duration
+	metricsPort   bool
 }
 
 // apiEnv is the API served over real HTTP on a real database that the real
@@ -69,9 +73,16 @@ type apiEnv struct {
 	clock  *simClock
 	db     *store.Store // the worker's pool; the API has its own
 	url    string
-	srv    *api.Server
-	client *http.Client
-	logs   *logSink
+	// metricsURL is the metrics port's, when asked for.
+	metricsURL string
+	srv        *api.Server
+	// stop ends Serve's context, as SIGTERM does; serveDone is closed once
+	// Serve has returned, serveErr.
+	stop      context.CancelFunc
+	serveDone chan struct{}
+	serveErr  error
+	client    *http.Client
+	logs      *logSink
 }
 
 func newAPIEnv(t *testing.T, o options) *apiEnv {
@@ -111,6 +122,7 @@ func newAPIEnv(t *testing.T, o options) *apiEnv {
 	srv, err := api.New(api.Config{
 		Store: apiDB, Kube: o.kube, Reviews: o.reviews, Schedule: o.schedule,
 		CacheSize: o.cacheSize, QueryTimeout: o.queryTimeout, Location: o.location, Now: e.clock.now,
+		ShutdownDelay: o.shutdownDelay,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +132,25 @@ func newAPIEnv(t *testing.T, o options) *apiEnv {
 		t.Fatal(err)
 	}
 	e.url = "http://" + ln.Addr().String()
+	var metricsLn net.Listener
+	if o.metricsPort {
+		if metricsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		e.metricsURL = "http://" + metricsLn.Addr().String()
+	}
 	e.srv = srv
 	sctx, stop := context.WithCancel(logr.NewContext(ctx, e.logs.logger()))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln, nil) }()
+	e.stop, e.serveDone = stop, make(chan struct{})
+	go func() {
+		defer close(e.serveDone)
+		e.serveErr = srv.Serve(sctx, ln, metricsLn)
+	}()
 	t.Cleanup(func() {
 		stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after its context ended, want nil", err)
+		<-e.serveDone
+		if e.serveErr != nil {
+			t.Errorf("Serve returned %v after its context ended, want nil", e.serveErr)
 		}
 	})
 	return e

@@ -84,6 +84,12 @@ func (h *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only the inventory reads may be kept (they revalidate); answers of the
 	// authenticated routes, probes and errors never.
 	w.Header().Set("Cache-Control", cacheNoStore)
+	if h.server.draining.Load() {
+		// Shutting down: the client's next request dials the Service anew
+		// and reaches a pod that stays, rather than reusing this connection
+		// until the listener closes under it.
+		w.Header().Set("Connection", "close")
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.server.requestTimeout)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -37,6 +38,11 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultQueryTimeout   = 3 * time.Second
 	DefaultCacheSize      = 10000
+	// DefaultShutdownDelay is the shutdown delay of `slotsync api`: long
+	// enough for kube-proxy and the other data planes to stop sending new
+	// connections to a deleted pod, which they learn of at the same time as the
+	// pod gets SIGTERM.
+	DefaultShutdownDelay = 5 * time.Second
 	// DefaultTokenAudience is the audience callers' tokens must be made for:
 	// kubectl create token NAME --audience slotsync.
 	DefaultTokenAudience = "slotsync"
@@ -84,6 +90,13 @@ type Config struct {
 	// Zero takes the defaults.
 	RequestTimeout time.Duration
 	QueryTimeout   time.Duration
+	// ShutdownDelay is how long Serve goes on serving once its context is
+	// done, with /readyz answering 503, before it closes its listeners and
+	// lets the requests in flight finish, as kube-apiserver's
+	// --shutdown-delay-duration: the Service's endpoints are updated at the
+	// same time as the pod gets SIGTERM, and for a moment clients are still
+	// sent to it. Zero, unlike the timeouts, means no delay.
+	ShutdownDelay time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// TLSCertFile and TLSKeyFile, PEM files such as those of a mounted
@@ -104,7 +117,11 @@ type Server struct {
 	zones          sync.Map // IANA name -> *time.Location, loaded once
 	requestTimeout time.Duration
 	queryTimeout   time.Duration
+	shutdownDelay  time.Duration
 	now            func() time.Time
+	// draining is set once Serve's context is done: /readyz answers 503 and
+	// every answer closes its connection.
+	draining atomic.Bool
 
 	cache   *cache
 	metrics *metrics
@@ -127,6 +144,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RequestTimeout < 0 || cfg.QueryTimeout < 0 {
 		return nil, errors.New("api: timeouts must not be negative")
+	}
+	if cfg.ShutdownDelay < 0 {
+		return nil, fmt.Errorf("api: shutdown delay %s: want 0 (none) or more", cfg.ShutdownDelay)
 	}
 	if (cfg.Kube != nil || cfg.Reviews != nil) && (cfg.Schedule.Namespace == "" || cfg.Schedule.Name == "") {
 		return nil, errors.New("api: Config.Schedule needs a namespace and a name")
@@ -152,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		loc:            cfg.Location,
 		requestTimeout: cfg.RequestTimeout,
 		queryTimeout:   cfg.QueryTimeout,
+		shutdownDelay:  cfg.ShutdownDelay,
 		now:            cfg.Now,
 		cache:          newCache(cfg.CacheSize),
 		metrics:        newMetrics(),
@@ -183,8 +204,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves the REST routes and probes on ln and, unless metricsLn is nil,
 // /metrics on metricsLn, both over TLS when the Server has a certificate; it
-// keeps the read cache coherent until ctx is done, then stops accepting
-// requests and lets those in flight finish.
+// keeps the read cache coherent until ctx is done. Then it drains: /readyz
+// answers 503 at once while every route goes on serving, new connections
+// included, for the shutdown delay; only then does it stop accepting requests
+// and let those in flight finish.
 func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	log := logr.FromContextOrDiscard(ctx)
 
@@ -252,6 +275,10 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 		errs = append(errs, err)
 		running--
 	case <-ctx.Done():
+		if err, failed := s.drain(log, served); failed {
+			errs = append(errs, err)
+			running--
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
@@ -264,6 +291,28 @@ func (s *Server) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 		errs = append(errs, <-served)
 	}
 	return errors.Join(errs...)
+}
+
+// drain marks the Server as draining, so that /readyz answers 503 and the
+// kubelet takes the pod out of the Service's endpoints if the endpoint
+// controller has not yet, then waits out the shutdown delay while the ports
+// go on serving. A port failing ends the wait: its result is returned with
+// failed set.
+func (s *Server) drain(log logr.Logger, served <-chan error) (err error, failed bool) {
+	s.draining.Store(true)
+	if s.shutdownDelay == 0 {
+		return nil, false
+	}
+	log.Info("draining: /readyz answers 503; serving until the shutdown delay is over, then closing the listeners",
+		"delay", s.shutdownDelay.String())
+	t := time.NewTimer(s.shutdownDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil, false
+	case err := <-served:
+		return err, true
+	}
 }
 
 // port is one listener of Serve with its HTTP server.

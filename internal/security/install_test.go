@@ -2,7 +2,6 @@ package security_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -102,44 +101,5 @@ func TestDistRefusesAnUnpinnedImage(t *testing.T) {
 	cmd := exec.Command(repoPath("hack", "dist.sh"), "registry.example.com:5000/slotsync", filepath.Join(t.TempDir(), "install.yaml"))
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Errorf("hack/dist.sh accepted an image without tag or digest:\n%s", out)
-	}
-}
-
-// TestCNPGComponentRenders enables config/components/cnpg in a copy of
-// config/default: a Cluster with the API's login role, and the API connecting
-// as that role straight to the primary.
-func TestCNPGComponentRenders(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("cp", "-R", repoPath("config"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy config: %v: %s", err, out)
-	}
-	k := filepath.Join(dir, "config", "default", "kustomization.yaml")
-	b, err := os.ReadFile(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(k, append(b, "components:\n- ../components/cnpg\n"...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	objs := kustomizePath(t, filepath.Join(dir, "config", "default"))
-	var cluster *unstructured.Unstructured
-	for _, u := range objs {
-		if u.GetKind() == "Cluster" && u.GetAPIVersion() == "postgresql.cnpg.io/v1" {
-			cluster = u
-		}
-	}
-	if cluster == nil || cluster.GetName() != "slotsync-postgres" || cluster.GetNamespace() != "slotsync-system" {
-		t.Fatalf("no CNPG Cluster slotsync-postgres in slotsync-system: %v", cluster)
-	}
-	roles, _, _ := unstructured.NestedSlice(cluster.Object, "spec", "managed", "roles")
-	if len(roles) != 1 || roles[0].(map[string]any)["name"] != "slotsync_api" {
-		t.Errorf("managed roles = %v, want slotsync_api", roles)
-	}
-	env := map[string]string{}
-	for _, e := range deployment(t, objs, "slotsync-api").Spec.Template.Spec.Containers[0].Env {
-		env[e.Name] = e.Value
-	}
-	if got := env["DATABASE_URL"]; !strings.HasPrefix(got, "postgres://slotsync_api:$(API_DB_PASSWORD)@slotsync-postgres-rw.") {
-		t.Errorf("API DATABASE_URL = %q, want the slotsync_api role on the primary's Service", got)
 	}
 }
