@@ -1,10 +1,13 @@
 // Package devenv runs slotsync on one machine with no cluster: a real control plane
 // (etcd, kube-apiserver, kube-controller-manager, kube-scheduler built from source), a
-// node that runs pods as local processes, Postgres, the partner simulator, the
-// manager and the REST API. `slotsync-dev dev` and the end-to-end tests use it.
+// node, Postgres and the partner simulator. On the real node (containerd and a
+// kubelet) it installs config/default as users do, and the manager and the API run as
+// its Deployments; on the process node, which runs pods as host processes, they run
+// as host processes too. `slotsync-dev dev` and the end-to-end tests use it.
 //
-// Everything listens on 127.0.0.1 only. State lives in Options.Root and is wiped at
-// each start.
+// Host processes listen on 127.0.0.1 only; the real node's pods reach Postgres and
+// the simulator through forwarders on its bridge. State lives in Options.Root and is
+// wiped at each start.
 package devenv
 
 import (

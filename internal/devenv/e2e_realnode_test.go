@@ -12,7 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -291,28 +291,30 @@ func (e *e2e) projectedTokens() {
 	}
 }
 
-// apiReplicaDies: one API pod is deleted (a drain, an eviction, a rollout) while
-// clients call the Service, each request on a new connection that kube-proxy
-// balances afresh: every request is answered, during the pod's shutdown and
-// until its replacement is Ready.
-func (e *e2e) apiReplicaDies() {
-	pods := e.shippedPods("api")
-	if len(pods) < 2 {
-		e.t.Fatalf("%d API pods running, want 2", len(pods))
-	}
+// serviceCalls is what clients of the API's Service saw while something
+// happened to its pods.
+type serviceCalls struct {
+	answered int
+	failures []string
+	// longestGap is the longest time without an answer.
+	longestGap time.Duration
+}
+
+// callService calls the API's Service every 50 ms, each request on a new
+// connection that kube-proxy balances afresh, until stop closes.
+func (e *e2e) callService(stop <-chan struct{}) <-chan serviceCalls {
 	transport := e.env.HTTPClient().Transport.(*http.Transport).Clone()
 	transport.DisableKeepAlives = true
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: transport}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: transport}
 	url := e.env.APIURL + "/api/v1/experience/14/dates"
-	var (
-		mu       sync.Mutex
-		answered int
-		failures []string
-	)
-	stop := make(chan struct{})
-	done := make(chan struct{})
+	out := make(chan serviceCalls, 1)
 	go func() {
-		defer close(done)
+		var calls serviceCalls
+		lastAnswer := time.Now()
+		defer func() {
+			calls.longestGap = max(calls.longestGap, time.Since(lastAnswer))
+			out <- calls
+		}()
 		for {
 			select {
 			case <-stop:
@@ -320,21 +322,46 @@ func (e *e2e) apiReplicaDies() {
 			case <-time.After(50 * time.Millisecond):
 			}
 			resp, err := hc.Get(url)
-			mu.Lock()
 			switch {
 			case err != nil:
-				failures = append(failures, err.Error())
+				calls.failures = append(calls.failures, err.Error())
 			case resp.StatusCode != http.StatusOK:
-				failures = append(failures, resp.Status)
+				calls.failures = append(calls.failures, resp.Status)
 			default:
-				answered++
+				calls.answered++
+				calls.longestGap = max(calls.longestGap, time.Since(lastAnswer))
+				lastAnswer = time.Now()
 			}
-			mu.Unlock()
 			if resp != nil {
 				resp.Body.Close()
 			}
 		}
 	}()
+	return out
+}
+
+// apiPodsReady counts the API pods Ready, not counting gone.
+func (e *e2e) apiPodsReady(gone string) int {
+	ready := 0
+	for _, p := range e.shippedPods("api") {
+		if p.Name != gone && podReady(&p) {
+			ready++
+		}
+	}
+	return ready
+}
+
+// apiReplicaDeleted: one API pod is deleted (a drain, an eviction, a rollout)
+// while clients call the Service: every request is answered, during the pod's
+// shutdown (it drains for --shutdown-delay) and until its replacement is Ready.
+func (e *e2e) apiReplicaDeleted() {
+	pods := e.shippedPods("api")
+	if len(pods) < 2 {
+		e.t.Fatalf("%d API pods running, want 2", len(pods))
+	}
+	stop := make(chan struct{})
+	result := e.callService(stop)
+	time.Sleep(time.Second)
 	victim := pods[0].Name
 	if err := e.env.Client.Delete(e.ctx, &pods[0]); err != nil {
 		e.t.Fatal(err)
@@ -345,26 +372,70 @@ func (e *e2e) apiReplicaDies() {
 		if err := e.env.Client.Get(e.ctx, client.ObjectKey{Namespace: devenv.SystemNamespace, Name: victim}, &p); err == nil {
 			return fmt.Errorf("pod %s still there", victim)
 		}
-		ready := 0
-		for _, p := range e.shippedPods("api") {
-			if podReady(&p) {
-				ready++
-			}
-		}
-		if ready < 2 {
-			return fmt.Errorf("%d API pods Ready", ready)
+		if n := e.apiPodsReady(victim); n < 2 {
+			return fmt.Errorf("%d API pods Ready", n)
 		}
 		return nil
 	})
 	// kube-proxy follows the replacement's endpoint a moment after it turns Ready.
 	time.Sleep(3 * time.Second)
 	close(stop)
-	<-done
-	e.t.Logf("%d requests answered in the %s from the deletion to a whole Deployment", answered, time.Since(deleted).Round(time.Second))
-	if len(failures) != 0 {
-		e.t.Fatalf("%d of %d requests failed while an API pod went away: %v", len(failures), answered+len(failures), failures)
+	calls := <-result
+	e.t.Logf("%d requests answered in the %s from the deletion to a whole Deployment", calls.answered, time.Since(deleted).Round(time.Second))
+	if len(calls.failures) != 0 {
+		e.t.Fatalf("%d of %d requests failed while an API pod went away: %v", len(calls.failures), calls.answered+len(calls.failures), calls.failures)
 	}
-	if answered < 20 {
-		e.t.Fatalf("only %d requests answered", answered)
+	if calls.answered < 20 {
+		e.t.Fatalf("only %d requests answered", calls.answered)
+	}
+}
+
+// apiReplicaKilled: one API container is killed (SIGKILL, as a crash or the OOM
+// killer would). Requests kube-proxy sends to it fail until the kubelet reports it
+// not Ready and the endpoint goes, but the Service keeps answering through the
+// other replica: never a second without an answer. The kubelet restarts the
+// container, and once it is Ready again every request is answered.
+func (e *e2e) apiReplicaKilled() {
+	pods := e.shippedPods("api")
+	if len(pods) < 2 {
+		e.t.Fatalf("%d API pods running, want 2", len(pods))
+	}
+	victim := pods[0]
+	restarts := victim.Status.ContainerStatuses[0].RestartCount
+	pid, err := e.env.ContainerPID(e.ctx, victim.Status.ContainerStatuses[0].ContainerID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	during := e.callService(stop)
+	time.Sleep(time.Second)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		e.t.Fatal(err)
+	}
+	killed := time.Now()
+	e.eventually("the kubelet restarts the killed container and it turns Ready", func() error {
+		var p corev1.Pod
+		if err := e.env.Client.Get(e.ctx, client.ObjectKeyFromObject(&victim), &p); err != nil {
+			return err
+		}
+		if s := p.Status.ContainerStatuses[0]; s.RestartCount == restarts || !podReady(&p) {
+			return fmt.Errorf("restarts %d, Ready %t", s.RestartCount, podReady(&p))
+		}
+		return nil
+	})
+	time.Sleep(3 * time.Second)
+	close(stop)
+	calls := <-during
+	e.t.Logf("after the kill: %d answered, %d failed, longest without an answer %s; restarted and Ready after %s",
+		calls.answered, len(calls.failures), calls.longestGap.Round(time.Millisecond), (time.Since(killed) - 3*time.Second).Round(time.Second))
+	if calls.longestGap > time.Second {
+		e.t.Errorf("the Service went %s without answering", calls.longestGap)
+	}
+	stop = make(chan struct{})
+	after := e.callService(stop)
+	time.Sleep(3 * time.Second)
+	close(stop)
+	if calls := <-after; len(calls.failures) != 0 || calls.answered < 20 {
+		e.t.Errorf("with both replicas Ready again: %d answered, failures %v", calls.answered, calls.failures)
 	}
 }

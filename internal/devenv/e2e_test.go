@@ -93,7 +93,9 @@ func TestE2E(t *testing.T) {
 		{"re-pointed at another partner: the next run fetches every pair from it", e.otherPartner},
 	}...)
 	if env.NodeKind == devenv.NodeReal {
-		scenarios = append(scenarios, scenario{"an API pod deleted: the Service answers every request", e.apiReplicaDies})
+		scenarios = append(scenarios,
+			scenario{"an API pod deleted: the Service answers every request", e.apiReplicaDeleted},
+			scenario{"an API container killed: the Service keeps answering, the kubelet restarts it", e.apiReplicaKilled})
 	}
 	for _, s := range scenarios {
 		began := time.Now()

@@ -190,20 +190,24 @@ func (e *Env) deleteManagerLeader(ctx context.Context) error {
 	if err := e.Client.Delete(ctx, &corev1.Pod{ObjectMeta: objectMeta(leader, SystemNamespace)}); err != nil {
 		return fmt.Errorf("delete the leader %s: %w", leader, err)
 	}
+	deleted := time.Now()
 	e.step("deleted the manager's leader pod %s", leader)
-	var last string
-	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		next, err := e.ManagerLeader(ctx)
-		if err != nil || next == leader {
-			last = fmt.Sprintf("leader %q (%v)", next, err)
-			return false, nil
+	var last, next string
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if next == "" {
+			holder, err := e.ManagerLeader(ctx)
+			if err != nil || holder == leader {
+				last = fmt.Sprintf("leader %q (%v)", holder, err)
+				return false, nil
+			}
+			next = holder
+			e.step("pod %s leads, %s after the deletion", next, time.Since(deleted).Round(100*time.Millisecond))
 		}
 		var d appsv1.Deployment
 		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: "slotsync-" + managerComponent}, &d); err != nil || !deploymentAvailable(&d) {
 			last = fmt.Sprintf("new leader %s, Deployment not whole yet (%v)", next, err)
 			return false, nil
 		}
-		e.step("pod %s leads", next)
 		return true, nil
 	})
 	if err != nil {
