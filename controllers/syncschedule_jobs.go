@@ -85,6 +85,10 @@ func buildJob(ss *inventoryv1alpha1.SyncSchedule, in jobSpecInput) *batchv1.Job 
 		// Named explicitly so that a node which relocates the file can find it in args.
 		"--termination-log=" + corev1.TerminationMessagePathDefault,
 	}
+	// Only when asked, so the Jobs of Uniform schedules stay as they were.
+	if ss.Polling() == inventoryv1alpha1.AdaptivePolling {
+		args = append(args, "--polling=adaptive")
+	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      in.Name,
@@ -204,6 +208,7 @@ type workerSummary struct {
 	PairsTotal   int64  `json:"pairsTotal"`
 	PairsOK      int64  `json:"pairsOK"`
 	PairsSkipped int64  `json:"pairsSkipped"`
+	PairsPlanned int64  `json:"pairsPlanned"`
 	PairsFailed  int64  `json:"pairsFailed"`
 	SlotsWritten int64  `json:"slotsWritten"`
 	Requests     int64  `json:"requests"`
@@ -250,6 +255,7 @@ func runCounts(job *batchv1.Job, pods []corev1.Pod) inventoryv1alpha1.RunCounts 
 		counts.PairsTotal += a.summary.PairsTotal
 		counts.PairsOK += a.summary.PairsOK
 		counts.PairsSkipped += a.summary.PairsSkipped
+		counts.PairsPlanned += a.summary.PairsPlanned
 		counts.PairsFailed += a.summary.PairsFailed
 		counts.SlotsWritten += a.summary.SlotsWritten
 	}

@@ -33,6 +33,9 @@ const (
 	DefaultFailedJobsHistoryLimit int32 = 1
 	// DefaultBackoffLimitPerIndex is spec.jobTemplate.backoffLimitPerIndex when unset.
 	DefaultBackoffLimitPerIndex int32 = 2
+	// DefaultPolling is spec.polling when unset: Uniform, until the capacity
+	// benchmark shows Adaptive meets its guarantees.
+	DefaultPolling = UniformPolling
 )
 
 // DefaultWindows returns the windows the schema defaults spec.windows to:
@@ -91,6 +94,14 @@ func (s *SyncSchedule) PartnerTimeout() time.Duration {
 // so more per minute.
 func (s *SyncSchedule) BudgetPerMinute() float64 {
 	return float64(s.RequestsPerMinute()) * float64(time.Minute) / float64(s.RateLimitWindow())
+}
+
+// Polling is spec.polling, Uniform when unset.
+func (s *SyncSchedule) Polling() Polling {
+	if s.Spec.Polling == "" {
+		return DefaultPolling
+	}
+	return s.Spec.Polling
 }
 
 // SuccessfulJobsHistoryLimit is how many successful finished Jobs to keep per window.

@@ -34,6 +34,7 @@ func TestCRDDefaultsMatchGoDefaults(t *testing.T) {
 		{"partner.timeout", metav1.Duration{Duration: inventoryv1alpha1.DefaultPartnerTimeout}},
 		{"partner.rateLimitWindow", metav1.Duration{Duration: inventoryv1alpha1.DefaultRateLimitWindow}},
 		{"jobTemplate.backoffLimitPerIndex", inventoryv1alpha1.DefaultBackoffLimitPerIndex},
+		{"polling", inventoryv1alpha1.DefaultPolling},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -72,6 +73,7 @@ func TestDefaultsOfUnsetFields(t *testing.T) {
 			RateLimitWindow:   metav1.Duration{Duration: 2 * time.Second},
 		},
 		JobTemplate: inventoryv1alpha1.JobTemplateOverrides{BackoffLimitPerIndex: ptr(int32(0))},
+		Polling:     inventoryv1alpha1.AdaptivePolling,
 	}}
 	tests := []struct {
 		name           string
@@ -87,6 +89,7 @@ func TestDefaultsOfUnsetFields(t *testing.T) {
 		{"SuccessfulJobsHistoryLimit", zero.SuccessfulJobsHistoryLimit(), int32(3), set.SuccessfulJobsHistoryLimit(), int32(0)},
 		{"FailedJobsHistoryLimit", zero.FailedJobsHistoryLimit(), int32(1), set.FailedJobsHistoryLimit(), int32(5)},
 		{"BackoffLimitPerIndex", zero.BackoffLimitPerIndex(), int32(2), set.BackoffLimitPerIndex(), int32(0)},
+		{"Polling", zero.Polling(), inventoryv1alpha1.UniformPolling, set.Polling(), inventoryv1alpha1.AdaptivePolling},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,19 @@ const (
 	ReplaceConcurrent ConcurrencyPolicy = "Replace"
 )
 
+// Polling says which (product, date) pairs a run fetches.
+// +kubebuilder:validation:Enum=Uniform;Adaptive
+type Polling string
+
+const (
+	// UniformPolling fetches every pair of a band on every run of its window.
+	UniformPolling Polling = "Uniform"
+	// AdaptivePolling lets the workers skip pairs that a plan learned from the
+	// partner's past answers says need not be fetched yet; see
+	// SyncScheduleSpec.Polling for the guarantees.
+	AdaptivePolling Polling = "Adaptive"
+)
+
 // RunResult is how a finished run of a window ended.
 // +kubebuilder:validation:Enum=Succeeded;Partial;Failed
 type RunResult string
@@ -128,6 +141,22 @@ type SyncScheduleSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	FailedJobsHistoryLimit *int32 `json:"failedJobsHistoryLimit,omitempty"`
+
+	// polling is Uniform (every run fetches every (product, date) pair of its
+	// band) or Adaptive (the workers learn from the answers stored in Postgres
+	// which weekdays a product has no slots on, and leave out dates on those
+	// weekdays while they were checked lately). Adaptive guarantees: a date
+	// left out is fetched again at most 24h after its last check, so one that
+	// gains its first slots shows within 24h (bands refreshed every 24h or
+	// less often leave nothing out); every other date, and any date whose last
+	// answer had slots, is fetched as its window says; one answer with slots on
+	// a weekday opens that weekday again at once. Runs count the dates they
+	// left out as pairsPlanned. The BudgetExceeded condition still counts the
+	// Uniform demand. Uniform stays the default until the capacity benchmark
+	// shows Adaptive meets these guarantees. Defaults to Uniform.
+	// +optional
+	// +kubebuilder:default=Uniform
+	Polling Polling `json:"polling,omitempty"`
 }
 
 // Window is a freshness target: the dates from today through days-1 days ahead
@@ -470,6 +499,11 @@ type RunCounts struct {
 	// +optional
 	PairsSkipped int64 `json:"pairsSkipped,omitempty"`
 
+	// pairsPlanned is how many pairs spec.polling Adaptive left out of the
+	// run because the plan said they need not be fetched yet.
+	// +optional
+	PairsPlanned int64 `json:"pairsPlanned,omitempty"`
+
 	// pairsFailed is how many pairs could not be fetched or written.
 	// +optional
 	PairsFailed int64 `json:"pairsFailed,omitempty"`
@@ -494,6 +528,7 @@ type RunCounts struct {
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
 // +kubebuilder:printcolumn:name="Demand",type=string,JSONPath=`.status.demandPerMinute`,priority=1
 // +kubebuilder:printcolumn:name="Budget",type=integer,JSONPath=`.status.budgetPerMinute`,priority=1
+// +kubebuilder:printcolumn:name="Polling",type=string,JSONPath=`.spec.polling`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it is the value of the inventory.slotsync.io/schedule label on the Jobs"

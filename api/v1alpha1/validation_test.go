@@ -181,6 +181,7 @@ func TestSchemaRejectsBadSpecs(t *testing.T) {
 		{name: "database missing", modify: unset("database"), want: []string{"spec.database", "Required value"}},
 		{name: "database url key empty", modify: set("database.urlSecretRef.key", ""), want: []string{"spec.database.urlSecretRef.key", "should be at least 1 chars long"}},
 		{name: "unknown concurrencyPolicy", modify: set("concurrencyPolicy", "Allow"), want: []string{"spec.concurrencyPolicy", `Unsupported value: "Allow"`, `"Forbid", "Replace"`}},
+		{name: "unknown polling", modify: set("polling", "adaptive"), want: []string{"spec.polling", `Unsupported value: "adaptive"`, `"Uniform", "Adaptive"`}},
 		{name: "negative successfulJobsHistoryLimit", modify: set("successfulJobsHistoryLimit", int64(-1)), want: []string{"spec.successfulJobsHistoryLimit", "should be greater than or equal to 0"}},
 		{name: "negative failedJobsHistoryLimit", modify: set("failedJobsHistoryLimit", int64(-1)), want: []string{"spec.failedJobsHistoryLimit", "should be greater than or equal to 0"}},
 		{name: "negative backoffLimitPerIndex", modify: set("jobTemplate.backoffLimitPerIndex", int64(-1)), want: []string{"spec.jobTemplate.backoffLimitPerIndex", "should be greater than or equal to 0"}},
@@ -225,6 +226,7 @@ func TestSchemaAcceptsValidSpecs(t *testing.T) {
 		{name: "etc timezone", modify: set("timezone", "Etc/GMT+5")},
 		{name: "https baseURL with path", modify: set("partner.baseURL", "https://partner.example.com/base")},
 		{name: "fractional timeout", modify: set("partner.timeout", "1.5s")},
+		{name: "adaptive polling", modify: set("polling", "Adaptive")},
 		{name: "replace and no history", modify: func(spec map[string]any) {
 			set("concurrencyPolicy", "Replace")(spec)
 			set("successfulJobsHistoryLimit", int64(0))(spec)
@@ -272,6 +274,7 @@ func TestSchemaDefaults(t *testing.T) {
 	check("shards", s.Shards, int32(1))
 	check("timezone", s.Timezone, "UTC")
 	check("concurrencyPolicy", s.ConcurrencyPolicy, inventoryv1alpha1.ForbidConcurrent)
+	check("polling", s.Polling, inventoryv1alpha1.UniformPolling)
 	check("successfulJobsHistoryLimit", s.SuccessfulJobsHistoryLimit, ptr(int32(3)))
 	check("failedJobsHistoryLimit", s.FailedJobsHistoryLimit, ptr(int32(1)))
 	check("partner.requestsPerMinute", s.Partner.RequestsPerMinute, int32(30))

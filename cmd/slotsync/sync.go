@@ -33,6 +33,7 @@ func newSyncCmd() *cobra.Command {
 		terminationLog string
 		maxAttempts    int
 		migrate        bool
+		polling        string
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -50,6 +51,10 @@ time stops (reason DeadlineExceeded in the summary).
 Every snapshot records --run-id; a retried index skips the pairs whose last write
 carries the same run id (an earlier attempt of the same run), so it spends budget
 only on what failed, and refetches what other runs wrote.
+With --polling=adaptive it leaves out the dates on weekdays a product has been
+learned, from the answers stored in Postgres, to have no slots on, while each was
+checked so lately that this band's next run (--every on) comes within 24h of the
+check; the summary counts them as pairsPlanned.
 The summary goes to stdout and, as JSON, to --termination-log.
 
 Environment:
@@ -90,6 +95,9 @@ Environment:
 			if len(products) == 0 {
 				return fmt.Errorf("--products: want at least one product id")
 			}
+			if polling != "uniform" && polling != "adaptive" {
+				return fmt.Errorf("--polling %q: want uniform or adaptive", polling)
+			}
 
 			db, err := openStore(ctx, dbURL, migrate)
 			if err != nil {
@@ -117,6 +125,7 @@ Environment:
 			sum, runErr := w.Run(ctx, syncer.Config{
 				Products: products, FromDay: fromDay, ToDay: toDay, Location: loc,
 				ShardIndex: shardIndex, ShardCount: shards, ScheduledAt: since, RunID: runID, Deadline: deadline,
+				Adaptive: polling == "adaptive", Every: every,
 			})
 			fmt.Fprintln(cmd.OutOrStdout(), sum.Line())
 			if terminationLog != "" {
@@ -145,6 +154,7 @@ Environment:
 	f.DurationVar(&rateWindow, "rate-window", time.Minute, "the partner's rate-limit window")
 	f.DurationVar(&every, "every", 0, "how often this band is refreshed: workers of bands refreshed more often get the key's budget first (0: before every band), until --scheduled-at + --every has passed")
 	f.IntVar(&maxAttempts, "max-attempts", 4, "attempts per pair for 5xx, timeouts and 429s")
+	f.StringVar(&polling, "polling", "uniform", "uniform fetches every pair; adaptive leaves out dates on weekdays a product was learned to have no slots on while checked less than 24h before the band's next run (--every)")
 	f.BoolVar(&migrate, "migrate", false, "apply pending schema migrations first (safe when many workers start at once)")
 	f.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "where to write the JSON summary for the controller (empty: nowhere)")
 	return cmd

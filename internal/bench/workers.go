@@ -136,6 +136,7 @@ func (r runResult) total() (sum syncer.Summary) {
 		sum.PairsTotal += s.PairsTotal
 		sum.PairsOK += s.PairsOK
 		sum.PairsSkipped += s.PairsSkipped
+		sum.PairsPlanned += s.PairsPlanned
 		sum.PairsFailed += s.PairsFailed
 		sum.SnapshotsChanged += s.SnapshotsChanged
 		sum.SlotsWritten += s.SlotsWritten

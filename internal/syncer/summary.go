@@ -27,6 +27,9 @@ type Summary struct {
 	PairsTotal   int `json:"pairsTotal"`
 	PairsOK      int `json:"pairsOK"`
 	PairsSkipped int `json:"pairsSkipped"`
+	// PairsPlanned counts the pairs an adaptive run left out because the
+	// polling plan said they need not be fetched yet; neither OK nor failed.
+	PairsPlanned int `json:"pairsPlanned,omitempty"`
 	PairsFailed  int `json:"pairsFailed"`
 	// SnapshotsChanged counts the pairs whose content differed from the stored one.
 	SnapshotsChanged int `json:"snapshotsChanged"`
@@ -70,6 +73,9 @@ func (s *Summary) addFailure(p Pair, err error) {
 func (s Summary) Line() string {
 	line := fmt.Sprintf("synced %d/%d pairs (%d skipped as already written, %d failed, %d changed), %d slots written, %d requests, %d rate-limited, in %.1fs",
 		s.PairsOK, s.PairsTotal, s.PairsSkipped, s.PairsFailed, s.SnapshotsChanged, s.SlotsWritten, s.Requests, s.RateLimited, s.DurationSeconds)
+	if s.PairsPlanned > 0 {
+		line += fmt.Sprintf("; %d left out by the polling plan", s.PairsPlanned)
+	}
 	if s.SnapshotsStale > 0 {
 		line += fmt.Sprintf("; %d answers older than the stored snapshot dropped", s.SnapshotsStale)
 	}

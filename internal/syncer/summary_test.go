@@ -65,7 +65,7 @@ const maxMessage = 4096
 
 func requireFittingMessage(t *testing.T, text string, failures int) {
 	t.Helper()
-	sum := Summary{PairsTotal: failures + 7, PairsOK: 7, Requests: 1 << 40, RateLimited: 3, Reason: "PartnerUnauthorized"}
+	sum := Summary{PairsTotal: failures + 7, PairsOK: 7, PairsPlanned: 1 << 40, Requests: 1 << 40, RateLimited: 3, Reason: "PartnerUnauthorized"}
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	for i := range failures {
 		sum.addFailure(Pair{ProductID: 1 << 60, Date: day.AddDate(0, 0, i)}, errors.New(text))
@@ -85,7 +85,7 @@ func requireFittingMessage(t *testing.T, text string, failures int) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("termination message is not JSON: %v", err)
 	}
-	for k, want := range map[string]float64{"pairsTotal": float64(failures + 7), "pairsOK": 7, "pairsFailed": float64(failures), "requests": 1 << 40, "rateLimited": 3} {
+	for k, want := range map[string]float64{"pairsTotal": float64(failures + 7), "pairsOK": 7, "pairsFailed": float64(failures), "pairsPlanned": 1 << 40, "requests": 1 << 40, "rateLimited": 3} {
 		if got[k] != want {
 			t.Errorf("%s = %v, want %v", k, got[k], want)
 		}

@@ -38,6 +38,18 @@ type TimeZoneRecorder interface {
 	RecordTimeZone(ctx context.Context, products []int64, timeZone string) error
 }
 
+// Planner loads the adaptive polling plan; store.Store is one. It returns, of
+// the pairs (productIDs[i], dates[i]), those on a weekday their product has
+// been learned to have no slots on, with when each was last checked, by
+// product and date (YYYY-MM-DD).
+type Planner interface {
+	ClosedWeekdayChecks(ctx context.Context, productIDs []int64, dates []time.Time, now time.Time) (map[int64]map[string]time.Time, error)
+}
+
+// MaxPlannedInterval is the longest an adaptive plan leaves a pair unchecked:
+// a date that gains its first slots on a weekday learned closed shows within it.
+const MaxPlannedInterval = 24 * time.Hour
+
 // Config is one worker's share of a run.
 type Config struct {
 	Products   []int64
@@ -59,6 +71,13 @@ type Config struct {
 	Deadline time.Time
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Adaptive skips the pairs the polling plan says need not be fetched yet
+	// (see plan); the Writer must be a Planner. False fetches every pair.
+	Adaptive bool
+	// Every is how often the run's band is refreshed. An adaptive run skips a
+	// pair only if the band's next run, Every from now, still comes within
+	// MaxPlannedInterval of the pair's last check. Zero counts as none.
+	Every time.Duration
 }
 
 // Worker fetches and writes its shard of a run.
@@ -118,6 +137,10 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		}
 		return sum, err
 	}
+	var planned map[Pair]bool
+	if cfg.Adaptive {
+		planned = w.plan(ctx, pairs, start, cfg.Every)
+	}
 	if r, ok := w.Writer.(TimeZoneRecorder); ok {
 		// Without it the API judges today by its own --timezone: worth a log,
 		// not a failed pair.
@@ -143,6 +166,10 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		if done[p] {
 			sum.PairsSkipped++
 			sum.PairsOK++
+			continue
+		}
+		if planned[p] {
+			sum.PairsPlanned++
 			continue
 		}
 		slots, err := w.Fetcher.FetchInventory(ctx, p.ProductID, p.Date)
@@ -181,6 +208,43 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 		return sum, fmt.Errorf("%d of %d pairs failed", sum.PairsFailed, sum.PairsTotal)
 	}
 	return sum, nil
+}
+
+// plan returns the pairs an adaptive run leaves out: those whose date falls on
+// a weekday their product has been learned to have no slots on (Planner) and
+// that were checked so lately that the band's next run, every from now, still
+// comes within MaxPlannedInterval of that check. A plan that cannot be loaded
+// leaves out nothing: the run fetches everything, as a uniform one does.
+func (w *Worker) plan(ctx context.Context, pairs []Pair, now time.Time, every time.Duration) map[Pair]bool {
+	log := logr.FromContextOrDiscard(ctx)
+	planner, ok := w.Writer.(Planner)
+	if !ok {
+		log.Info("adaptive polling needs a writer that keeps the plan; fetching every pair")
+		return nil
+	}
+	// Checked after this instant, a pair is checked again by the band's next
+	// run within MaxPlannedInterval; with a band of a day or longer, never.
+	fresh := now.Add(every - MaxPlannedInterval)
+	if !fresh.Before(now) {
+		return nil
+	}
+	ids := make([]int64, len(pairs))
+	dates := make([]time.Time, len(pairs))
+	for i, p := range pairs {
+		ids[i], dates[i] = p.ProductID, p.Date
+	}
+	checks, err := planner.ClosedWeekdayChecks(ctx, ids, dates, now)
+	if err != nil {
+		log.Error(err, "polling plan not loaded; fetching every pair")
+		return nil
+	}
+	planned := map[Pair]bool{}
+	for _, p := range pairs {
+		if checked, ok := checks[p.ProductID][p.Date.Format(time.DateOnly)]; ok && checked.After(fresh) {
+			planned[p] = true
+		}
+	}
+	return planned
 }
 
 func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, runID string) (map[Pair]bool, error) {
