@@ -212,3 +212,35 @@ func TestServedInventoryDecodes(t *testing.T) {
 		}
 	}
 }
+
+// TestInventoryAllOpen checks that AllOpen opens every weekday of every
+// product, the reference ones too, and that the default catalogue is mixed.
+func TestInventoryAllOpen(t *testing.T) {
+	open := New(Config{Seed: 3, Count: 40, AllOpen: true})
+	mixed := New(Config{Seed: 3, Count: 40})
+	closedDays := 0
+	for id := int64(1); id <= 40; id++ {
+		if got := open.OpenWeekdays(id); got != 7 {
+			t.Errorf("AllOpen: product %d opens %d weekdays, want 7", id, got)
+		}
+		closedDays += 7 - mixed.OpenWeekdays(id)
+		for d := range 7 {
+			date := monday.AddDate(0, 0, d)
+			if len(open.Inventory(id, date, before)) == 0 {
+				t.Errorf("AllOpen: product %d has no slots on %s", id, date.Weekday())
+			}
+			if got, want := len(mixed.Inventory(id, date, before)) > 0, mixed.products[id].weekdays[date.Weekday()]; got != want {
+				t.Errorf("mixed: product %d on %s has slots = %v, its pattern says %v", id, date.Weekday(), got, want)
+			}
+		}
+	}
+	if closedDays == 0 {
+		t.Error("the default catalogue has no closed weekday")
+	}
+	if got := mixed.OpenWeekdays(ProductMonToWed); got != 3 {
+		t.Errorf("product 14 opens %d weekdays, want 3", got)
+	}
+	if got := mixed.OpenWeekdays(999); got != 0 {
+		t.Errorf("unknown product opens %d weekdays, want 0", got)
+	}
+}

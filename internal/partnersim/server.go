@@ -33,6 +33,10 @@ type Config struct {
 	InventoryNow func() time.Time
 	// Faults are switched on from the start; see SetFaults.
 	Faults Faults
+	// AllOpen gives every product, the reference products 14 and 15 too, slots
+	// on every weekday: a catalogue with no empty weekday for demand-aware
+	// polling to learn, against which it must do no worse than uniform polling.
+	AllOpen bool
 }
 
 // Server is the simulated partner. Its methods are safe for concurrent use.
@@ -98,7 +102,11 @@ func New(cfg Config) *Server {
 	ids = append(ids, ProductMonToWed, ProductSundays)
 	for _, id := range ids {
 		if id > 0 {
-			s.products[id] = newProduct(cfg.Seed, id)
+			p := newProduct(cfg.Seed, id)
+			if cfg.AllOpen {
+				p.weekdays = [7]bool{true, true, true, true, true, true, true}
+			}
+			s.products[id] = p
 		}
 	}
 	keys := cfg.Keys
@@ -150,6 +158,18 @@ func (s *Server) Close() {
 // Products returns the ids of the products that exist, in ascending order.
 func (s *Server) Products() []int64 {
 	return slices.Sorted(maps.Keys(s.products))
+}
+
+// OpenWeekdays is how many weekdays productID has slots on (0 for an unknown
+// product): the mix of a catalogue, for a benchmark to describe.
+func (s *Server) OpenWeekdays(productID int64) int {
+	n := 0
+	for _, open := range s.products[productID].weekdays {
+		if open {
+			n++
+		}
+	}
+	return n
 }
 
 // SetFaults replaces the faults from now on.
