@@ -46,7 +46,12 @@ func demandPerMinute(bands []inventoryv1alpha1.Band, products int) float64 {
 // demand, added to others (requests per minute of the other schedules on the key),
 // stays within budget (requests per minute).
 func productsThatFit(bands []inventoryv1alpha1.Band, budget, others float64) int {
-	perProduct := demandPerMinute(bands, 1)
+	return fitProducts(demandPerMinute(bands, 1), budget, others)
+}
+
+// fitProducts is productsThatFit for a demand of perProduct requests per minute
+// per product.
+func fitProducts(perProduct, budget, others float64) int {
 	if perProduct <= 0 {
 		return 0
 	}
@@ -56,6 +61,42 @@ func productsThatFit(bands []inventoryv1alpha1.Band, budget, others float64) int
 	}
 	// A hair of tolerance so that an exact fit is not lost to float rounding.
 	return int(room/perProduct + 1e-9)
+}
+
+// plannedShares is, per window of an Adaptive schedule, the share of the pairs
+// of its last finished run that the workers' plan left out (pairsPlanned ÷
+// pairsTotal): what the planner was seen to spare, not what it might. Nil for
+// a Uniform schedule, whose workers fetch every pair whatever a run reported,
+// and no entry for a window without a finished run, which counts in full until
+// a run has shown what its plan leaves out.
+func plannedShares(ss *inventoryv1alpha1.SyncSchedule) map[string]float64 {
+	if ss.Polling() != inventoryv1alpha1.AdaptivePolling {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, w := range ss.Status.Windows {
+		if r := w.LastRun; r != nil && r.PairsTotal > 0 {
+			out[w.Name] = min(max(float64(r.PairsPlanned)/float64(r.PairsTotal), 0), 1)
+		}
+	}
+	return out
+}
+
+// plannedDemandPerMinute is demandPerMinute with each band's share of pairs
+// the plan leaves out (by window) taken off: the share observed on the last
+// run is taken to hold for any product count, as it is a property of the
+// catalogue's weekday patterns, not of its size.
+func plannedDemandPerMinute(bands []inventoryv1alpha1.Band, products int, planned map[string]float64) float64 {
+	var total float64
+	for _, b := range bands {
+		total += demandPerMinute([]inventoryv1alpha1.Band{b}, products) * (1 - planned[b.Window])
+	}
+	return total
+}
+
+// scheduleDemand is the requests per minute a schedule of products costs its key.
+func scheduleDemand(ss *inventoryv1alpha1.SyncSchedule, products int) float64 {
+	return plannedDemandPerMinute(ss.Bands(), products, plannedShares(ss))
 }
 
 // usableBudget is what the key's limiter hands out of budget (requests per minute)

@@ -76,3 +76,50 @@ func TestDemand(t *testing.T) {
 		t.Errorf("productsThatFit with the budget used by others = %d, want 0", got)
 	}
 }
+
+// TestPlannedDemand: an Adaptive schedule's demand leaves out, per band, the
+// share of pairs its window's last run planned out; a Uniform schedule's is
+// the full demand whatever its runs reported, and so is a window of an
+// Adaptive one that has not finished a run.
+func TestPlannedDemand(t *testing.T) {
+	windows := func(today, week *inventoryv1alpha1.RunCounts) []inventoryv1alpha1.WindowStatus {
+		return []inventoryv1alpha1.WindowStatus{{Name: "today", LastRun: today}, {Name: "week", LastRun: week}}
+	}
+	half := &inventoryv1alpha1.RunCounts{PairsTotal: 100, PairsPlanned: 50}
+	schedule := func(p inventoryv1alpha1.Polling, ws []inventoryv1alpha1.WindowStatus) *inventoryv1alpha1.SyncSchedule {
+		ss := &inventoryv1alpha1.SyncSchedule{}
+		ss.Spec.Windows = inventoryv1alpha1.DefaultWindows()
+		ss.Spec.Polling = p
+		ss.Status.Windows = ws
+		return ss
+	}
+	// Default bands: today 96, week 36, month 23 requests a product a day.
+	tests := []struct {
+		name   string
+		ss     *inventoryv1alpha1.SyncSchedule
+		perDay float64
+	}{
+		{"uniform ignores planned pairs", schedule(inventoryv1alpha1.UniformPolling, windows(half, half)), 155},
+		{"default polling is uniform", schedule("", windows(half, half)), 155},
+		{"adaptive, half of today and week planned out", schedule(inventoryv1alpha1.AdaptivePolling, windows(half, half)), 48 + 18 + 23},
+		{"adaptive, week not run yet", schedule(inventoryv1alpha1.AdaptivePolling, windows(half, nil)), 48 + 36 + 23},
+		{"adaptive, a run of no pairs", schedule(inventoryv1alpha1.AdaptivePolling, windows(&inventoryv1alpha1.RunCounts{}, half)), 96 + 18 + 23},
+		{"adaptive, no status", schedule(inventoryv1alpha1.AdaptivePolling, nil), 155},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scheduleDemand(tt.ss, 10) * 24 * 60; math.Abs(got-10*tt.perDay) > 1e-6 {
+				t.Errorf("demand = %v requests a day, want %v", got, 10*tt.perDay)
+			}
+		})
+	}
+	// 29.78 requests a minute usable: 276 products uniform, 481 at 89 a day.
+	defaults := inventoryv1alpha1.Bands(inventoryv1alpha1.DefaultWindows())
+	usable := usableBudget(defaults, 30)
+	if got := fitProducts(scheduleDemand(tests[0].ss, 1), usable, 0); got != 276 {
+		t.Errorf("uniform fit = %d, want 276", got)
+	}
+	if got := fitProducts(scheduleDemand(tests[2].ss, 1), usable, 0); got != 481 {
+		t.Errorf("adaptive fit = %d, want 481", got)
+	}
+}

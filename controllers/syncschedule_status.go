@@ -310,14 +310,14 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	if err != nil {
 		return fmt.Errorf("list schedules sharing the partner key: %w", err)
 	}
-	own := demandPerMinute(ss.Bands(), len(ss.Spec.Products))
+	own := scheduleDemand(ss, len(ss.Spec.Products))
 	var others float64
 	for i := range siblings {
 		s := &siblings[i]
 		if client.ObjectKeyFromObject(s) == client.ObjectKeyFromObject(ss) || s.IsPaused() {
 			continue
 		}
-		others += demandPerMinute(s.Bands(), len(s.Spec.Products))
+		others += scheduleDemand(s, len(s.Spec.Products))
 	}
 	budget := ss.BudgetPerMinute()
 	usable := usableBudget(ss.Bands(), budget)
@@ -326,7 +326,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	ss.Status.BudgetPerMinute = int32(math.Round(budget))
 	recordBudget(ss, own, total, usable)
 	cond := metav1.Condition{Type: inventoryv1alpha1.ConditionBudgetExceeded, ObservedGeneration: ss.Generation}
-	fit := productsThatFit(ss.Bands(), usable, others)
+	fit := fitProducts(scheduleDemand(ss, 1), usable, others)
 	ref := ss.Spec.Partner.APIKeySecretRef
 	keyName := fmt.Sprintf("%s (fingerprint %s)", ref.Name+"/"+ref.Key, key)
 	if key == "" {
@@ -342,8 +342,27 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 		cond.Message = fmt.Sprintf("the schedules on partner key %s need %.2f of the %.2f requests/min its limiter hands out (%.0f less its jitter margin and hand-overs); this schedule could grow to %d products",
 			keyName, total, usable, budget, fit)
 	}
+	cond.Message += plannedNote(ss)
 	apimeta.SetStatusCondition(&ss.Status.Conditions, cond)
 	return nil
+}
+
+// plannedNote says, for an Adaptive schedule, what its demand was counted
+// from, so that a figure above the Uniform one can be traced to the runs.
+func plannedNote(ss *inventoryv1alpha1.SyncSchedule) string {
+	shares := plannedShares(ss)
+	if shares == nil {
+		return ""
+	}
+	var parts []string
+	for _, b := range ss.Bands() {
+		if s, ok := shares[b.Window]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", b.Window, 100*s))
+		} else {
+			parts = append(parts, b.Window+" not yet run, counted in full")
+		}
+	}
+	return "; Adaptive polling: the demand leaves out the share of pairs each window's last run planned out (" + strings.Join(parts, ", ") + ")"
 }
 
 // keyHashTTL is how long a partner key's fingerprint is reused before its Secret is
