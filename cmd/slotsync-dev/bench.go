@@ -14,6 +14,7 @@ func newBenchCmd() *cobra.Command {
 		out      string
 		quick    bool
 		slotsync string
+		capacity []string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -45,13 +46,14 @@ with figures that mean little.`,
 					return err
 				}
 			}
-			return bench.Run(cmd.Context(), bench.Options{Topics: topics, OutDir: out, Quick: quick, Manager: manager})
+			return bench.Run(cmd.Context(), bench.Options{Topics: topics, OutDir: out, Quick: quick, Manager: manager, CapacityCandidates: capacity})
 		},
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&topics, "topics", bench.Topics, "benchmarks to run, comma-separated")
 	f.StringVar(&out, "out", "bench/results", "directory for the result tables, JSON and plots")
 	f.BoolVar(&quick, "quick", false, "a short smoke run of every benchmark")
+	f.StringSliceVar(&capacity, "capacity-candidates", nil, "run only these capacity candidates, each a whole scaled day, e.g. adaptive-450,uniform-450,adaptive-open-276")
 	f.StringVar(&slotsync, "slotsync", defaultSlotsync, "the production slotsync binary, run as 'slotsync manager' by the controller benchmark")
 	return cmd
 }

@@ -41,6 +41,11 @@ type Options struct {
 	// Quick shrinks every benchmark to a smoke run of seconds: it checks that the
 	// code works, and its figures mean little.
 	Quick bool
+	// CapacityCandidates, when set, are the only capacity candidates run
+	// (adaptive-450, uniform-450, adaptive-open-276, uniform-open-276), each
+	// over the whole span, without the searches: a scaled day each, for one
+	// figure at a time.
+	CapacityCandidates []string
 	// Manager is the production slotsync binary, which the controller benchmark
 	// runs as `slotsync manager`; required for that topic.
 	Manager string

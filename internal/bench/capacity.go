@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -36,6 +39,9 @@ const (
 	capacityShards = 4
 	// capacityGoal is the product count the issue asks to keep fresh on one key.
 	capacityGoal = 270
+	// adaptiveSearchBudget is the wall time the demand-aware search above the
+	// goal may take, on top of the fixed candidates.
+	adaptiveSearchBudget = 9 * time.Minute
 )
 
 // defaultModelBands are the bands of the default windows (today 15m, week 4h,
@@ -159,7 +165,7 @@ func periodMisses(hist *syncHistory, products int, hz horizon, from time.Time) (
 
 // capRun is one candidate product count over (up to) one scaled day.
 type capRun struct {
-	products int
+	capCase
 	fresh    bool
 	// verdict is the scaled time from the start to the first missed period, or
 	// the whole span when none was missed.
@@ -183,8 +189,15 @@ type capRun struct {
 	// the first scaled hour.
 	firstHourShare float64
 	// latency is the change-detection latency per band, up to the scaled time
-	// the run stopped.
-	latency map[string]bandLatency
+	// the run stopped, of the changes on dates that had inventory; firstSlots,
+	// of the changes that gave a date its first slots.
+	latency    map[string]bandLatency
+	firstSlots map[string]bandLatency
+	// planned and pairs are per band the pairs the runs' plans left out and
+	// the pairs they covered (pairsPlanned, pairsTotal), summed over the runs.
+	planned, pairs map[string]int
+	// seeded is how many pairs the learning pass wrote before the day.
+	seeded int
 }
 
 type capacityConfig struct {
@@ -219,90 +232,56 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	})
 	r.Repeats = "1 per candidate count (a scaled day is long); the search's bounds are the repeat"
 
-	log := logr.FromContextOrDiscard(ctx)
-	deadline := time.Now().Add(cfg.budget)
-	var runs []capRun
-	lo, hi := 0, math.MaxInt // fresh, stale
-	try := func(n int) error {
-		res, err := capacityOnce(ctx, h, n, cfg)
-		if err != nil {
-			return fmt.Errorf("%d products: %w", n, err)
-		}
-		log.Info("capacity candidate", "products", n, "fresh", res.fresh, "verdictAfter", res.verdict.String(), "wall", res.realTime.Round(time.Second).String())
-		runs = append(runs, res)
-		if res.fresh {
-			lo = max(lo, n)
-		} else {
-			hi = min(hi, n)
-		}
-		return nil
+	s := capSearch{h: h, cfg: cfg}
+	var err error
+	if len(h.opts.CapacityCandidates) > 0 {
+		err = s.only(ctx, h.opts.CapacityCandidates)
+	} else {
+		err = s.full(ctx, theory, model)
 	}
-	candidates := []int{theory, model}
-	if h.opts.Quick {
-		candidates = []int{theory, 20}
-	}
-	for _, n := range candidates {
-		if n > lo && n < hi {
-			if err := try(n); err != nil {
-				return err
-			}
-		}
-	}
-	// A stale count usually shows in the first periods and costs seconds; a
-	// fresh one costs a whole scaled day. So walk down from the model in small
-	// steps to the first fresh count, then bisect what is left.
-	spanWall := time.Duration(float64(cfg.span) / cfg.factor)
-	step := max(1, model/50)
-	for !h.opts.Quick && hi != math.MaxInt && hi-lo > 1 && time.Until(deadline) > spanWall+30*time.Second {
-		n := (lo + hi) / 2
-		if lo == 0 {
-			n = max(1, hi-step)
-		}
-		if err := try(n); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 
-	flip, err := budgetFlip(ctx)
+	flip, err := budgetFlip(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("BudgetExceeded on envtest: %w", err)
 	}
+	adaptiveRef, haveAdaptive := s.adaptiveReference()
+	adaptiveFlip := 0
+	if haveAdaptive {
+		if adaptiveFlip, err = budgetFlip(ctx, adaptiveRef.plannedShares()); err != nil {
+			return fmt.Errorf("BudgetExceeded of an Adaptive schedule on envtest: %w", err)
+		}
+	}
 
-	s := r.section("Products one key keeps fresh", "")
-	s.add("budget theory: requests a day ÷ requests per product a day", "products", []float64{float64(theory)}, nil)
-	s.add("model of the controller's scheme (priority to the most often refreshed band, Forbid)", "products", []float64{float64(model)}, nil)
-	measured := []float64{float64(lo)}
-	s.add("largest count measured fresh over the scaled span", "products", measured, AtLeast(capacityGoal))
-	if hi != math.MaxInt {
-		s.add("smallest count measured stale", "products", []float64{float64(hi)}, nil)
+	sec := r.section("Products one key keeps fresh", "")
+	lo, hi := s.uniform.lo, s.uniform.hi
+	if s.searched {
+		sec.add("budget theory: requests a day ÷ requests per product a day", "products", []float64{float64(theory)}, nil)
+		sec.add("model of the controller's scheme (priority to the most often refreshed band, Forbid)", "products", []float64{float64(model)}, nil)
+		sec.add("largest count measured fresh over the scaled span", "products", []float64{float64(lo)}, AtLeast(capacityGoal))
+		if hi != math.MaxInt {
+			sec.add("smallest count measured stale", "products", []float64{float64(hi)}, nil)
+		}
+		sec.add("largest count the controller calls within budget (BudgetExceeded=False)", "products", []float64{float64(flip)}, nil)
+		tol := 0.0
+		if hi != math.MaxInt {
+			tol = float64(hi - lo - 1)
+		}
+		sec.add("controller's count − measured limit", "products", []float64{float64(flip - lo)}, Within(0, tol))
 	}
-	s.add("largest count the controller calls within budget (BudgetExceeded=False)", "products", []float64{float64(flip)}, nil)
-	tol := 0.0
-	if hi != math.MaxInt {
-		tol = float64(hi - lo - 1)
+	if s.adaptive.lo > 0 || s.adaptive.hi != math.MaxInt {
+		addAdaptiveLimitRows(sec, s.adaptive, adaptiveFlip, haveAdaptive)
 	}
-	s.add("controller's count − measured limit", "products", []float64{float64(flip - lo)}, Within(0, tol))
 
 	c := r.section("Candidates", prose("capacity.candidates", nil))
-	sort.SliceStable(runs, func(i, j int) bool { return runs[i].products < runs[j].products })
-	for _, run := range runs {
-		verdict := "fresh"
-		if !run.fresh {
-			verdict = "stale"
-		}
-		p := fmt.Sprintf("%d products (%s)", run.products, verdict)
-		c.add(p+": scaled hours until the verdict", "h", []float64{run.verdict.Hours()}, nil)
-		for _, hz := range defaultHorizons() {
-			c.add(fmt.Sprintf("%s: %s periods missed of %d checked", p, hz.name, run.checked[hz.name]), "count", []float64{float64(run.missed[hz.name])}, nil)
-			c.add(fmt.Sprintf("%s: %s stalest data age (target %s)", p, hz.name, hz.every), "scaled min", []float64{run.maxAge[hz.name].Minutes()}, nil)
-		}
-		c.add(p+": today runs, due time to first snapshot", "scaled min", run.todayLags, nil)
-		c.add(p+": used share of the key's budget, first scaled hour (every band running)", "share", []float64{run.firstHourShare}, nil)
-		c.add(p+": used share of the key's budget, whole run", "share", []float64{run.share}, nil)
-		c.add(p+": 429 answers", "count", []float64{float64(run.limited)}, nil)
-		c.add(p+": runs started late (today/week/month)", "count", []float64{float64(run.late["today"] + run.late["week"] + run.late["month"])}, nil)
+	sort.SliceStable(s.runs, func(i, j int) bool { return s.runs[i].label() < s.runs[j].label() })
+	for _, run := range s.runs {
+		addCandidateRows(c, run)
 	}
-	addLatencyRows(r.section("Change-detection latency (uniform polling)", prose("capacity.latency", nil)), runs)
+	addLatencyRows(r.section("Change-detection latency", prose("capacity.latency", nil)), s.runs)
+	addComparison(r, s.runs)
 
 	r.proseNote("capacity.theory", map[string]any{
 		"Theory":     theory,
@@ -318,58 +297,308 @@ func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	})
 	r.proseNote("capacity.jitter", map[string]any{"Jitter": time.Duration(float64(window) * margin).Round(time.Microsecond), "Factor": cfg.factor})
 	r.proseNote("capacity.budget-exceeded", map[string]any{"Flip": flip})
-	for _, run := range runs {
+	if haveAdaptive {
+		r.proseNote("capacity.budget-exceeded-adaptive", map[string]any{"Flip": adaptiveFlip, "Reference": adaptiveRef.label(), "Shares": sharesText(adaptiveRef.plannedShares())})
+	}
+	for _, run := range s.runs {
 		if run.firstErr != "" {
-			r.note("%d products: %d pairs failed; the first: %s", run.products, run.failed, run.firstErr)
+			r.note("%s: %d pairs failed; the first: %s", run.label(), run.failed, run.firstErr)
 		}
 		if run.unseen > 0 {
-			r.note("%d products: %d syncs were overwritten before a poll saw them (the freshness check may count a period missed that was not)", run.products, run.unseen)
+			r.note("%s: %d syncs were overwritten before a poll saw them (the freshness check may count a period missed that was not)", run.label(), run.unseen)
 		}
 	}
-	if hi == math.MaxInt || hi-lo > 1 {
+	if s.searched && (hi == math.MaxInt || hi-lo > 1) {
 		r.note("The search ended before the fresh and stale counts met (time budget %s): the limit lies between %d and %v.", cfg.budget, lo, hiText(hi))
+	}
+	if len(h.opts.CapacityCandidates) > 0 {
+		r.note("Only the candidates %s were run (--capacity-candidates): no search.", strings.Join(h.opts.CapacityCandidates, ", "))
 	}
 	return nil
 }
 
-// addLatencyRows reports each run's change-detection latency per band.
+// bracket is what a search knows: the largest count found fresh and the
+// smallest found stale (math.MaxInt: none).
+type bracket struct{ lo, hi int }
+
+func newBracket() bracket { return bracket{lo: 0, hi: math.MaxInt} }
+
+func (b *bracket) add(run capRun) {
+	if run.fresh {
+		b.lo = max(b.lo, run.products)
+	} else {
+		b.hi = min(b.hi, run.products)
+	}
+}
+
+// capSearch runs the candidates and keeps what they showed.
+type capSearch struct {
+	h                 *harness
+	cfg               capacityConfig
+	runs              []capRun
+	uniform, adaptive bracket
+	searched          bool // the uniform search ran
+}
+
+func (s *capSearch) try(ctx context.Context, c capCase) (capRun, error) {
+	res, err := capacityOnce(ctx, s.h, c, s.cfg)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", c.label(), err)
+	}
+	logr.FromContextOrDiscard(ctx).Info("capacity candidate", "case", c.label(), "fresh", res.fresh,
+		"verdictAfter", res.verdict.String(), "wall", res.realTime.Round(time.Second).String())
+	s.runs = append(s.runs, res)
+	switch {
+	case c.allOpen:
+	case c.adaptive:
+		s.adaptive.add(res)
+	default:
+		s.uniform.add(res)
+	}
+	return res, nil
+}
+
+// only runs the named candidates and nothing else.
+func (s *capSearch) only(ctx context.Context, names []string) error {
+	s.uniform, s.adaptive = newBracket(), newBracket()
+	for _, name := range names {
+		c, err := parseCapCase(name)
+		if err != nil {
+			return err
+		}
+		if _, err := s.try(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// full is the whole benchmark: the uniform search, then demand-aware polling
+// at the goal and upward, uniform polling beside it, and both on the all-open
+// catalogue.
+func (s *capSearch) full(ctx context.Context, theory, model int) error {
+	s.uniform, s.adaptive, s.searched = newBracket(), newBracket(), true
+	quick := s.h.opts.Quick
+	deadline := time.Now().Add(s.cfg.budget)
+	candidates := []int{theory, model}
+	if quick {
+		candidates = []int{theory, 20}
+	}
+	for _, n := range candidates {
+		if n > s.uniform.lo && n < s.uniform.hi {
+			if _, err := s.try(ctx, capCase{products: n}); err != nil {
+				return err
+			}
+		}
+	}
+	// A stale count usually shows in the first periods and costs seconds; a
+	// fresh one costs a whole scaled day. So walk down from the model in small
+	// steps to the first fresh count, then bisect what is left.
+	spanWall := time.Duration(float64(s.cfg.span) / s.cfg.factor)
+	step := max(1, model/50)
+	for !quick && s.uniform.hi != math.MaxInt && s.uniform.hi-s.uniform.lo > 1 && time.Until(deadline) > spanWall+30*time.Second {
+		n := (s.uniform.lo + s.uniform.hi) / 2
+		if s.uniform.lo == 0 {
+			n = max(1, s.uniform.hi-step)
+		}
+		if _, err := s.try(ctx, capCase{products: n}); err != nil {
+			return err
+		}
+	}
+	return s.compare(ctx, model, spanWall)
+}
+
+// compare runs the side-by-side cases: uniform polling at the goal over the
+// whole span (its misses and latencies, not only its verdict); demand-aware
+// polling at the goal, then upward in steps of 2% and bisecting while its own
+// budget lasts; and both at the model's count on the all-open catalogue.
+func (s *capSearch) compare(ctx context.Context, model int, spanWall time.Duration) error {
+	fixed := []capCase{
+		{products: adaptiveGoal, wholeSpan: true},
+		{products: adaptiveGoal, adaptive: true},
+		{products: model, allOpen: true},
+		{products: model, allOpen: true, adaptive: true},
+	}
+	for _, c := range fixed {
+		if _, err := s.try(ctx, c); err != nil {
+			return err
+		}
+	}
+	if s.h.opts.Quick {
+		return nil
+	}
+	deadline := time.Now().Add(adaptiveSearchBudget)
+	step := max(1, adaptiveGoal/50)
+	for s.adaptive.lo > 0 && s.adaptive.hi-s.adaptive.lo > 1 && time.Until(deadline) > spanWall+30*time.Second {
+		n := s.adaptive.lo + step
+		if s.adaptive.hi != math.MaxInt {
+			n = (s.adaptive.lo + s.adaptive.hi) / 2
+		}
+		if _, err := s.try(ctx, capCase{products: n, adaptive: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adaptiveReference is the demand-aware run whose observed plan the
+// controller's figure is computed from: the largest fresh one, else the
+// smallest stale one, on the mixed catalogue.
+func (s *capSearch) adaptiveReference() (capRun, bool) {
+	var best capRun
+	found := false
+	for _, run := range s.runs {
+		if !run.adaptive || run.allOpen {
+			continue
+		}
+		better := !found || (run.fresh && (!best.fresh || run.products > best.products)) || (!run.fresh && !best.fresh && run.products < best.products)
+		if better {
+			best, found = run, true
+		}
+	}
+	return best, found
+}
+
+// addAdaptiveLimitRows reports the demand-aware search and the controller's
+// figure for an Adaptive schedule beside it.
+func addAdaptiveLimitRows(sec *Section, b bracket, flip int, haveFlip bool) {
+	sec.add("demand-aware (adaptive) polling: largest count measured fresh over the scaled span", "products", []float64{float64(b.lo)}, AtLeast(adaptiveGoal))
+	if b.hi != math.MaxInt {
+		sec.add("demand-aware (adaptive) polling: smallest count measured stale", "products", []float64{float64(b.hi)}, nil)
+	}
+	if !haveFlip {
+		return
+	}
+	sec.add("largest count the controller calls within budget for an Adaptive schedule, from the observed plan", "products", []float64{float64(flip)}, nil)
+	if b.lo > 0 {
+		// The measured limit is the largest count found fresh; without a stale
+		// count above it, it is only a lower bound, and the row says so.
+		name := "controller's Adaptive count ÷ measured demand-aware limit − 1"
+		if b.hi == math.MaxInt {
+			name += " (no stale count found: the measured figure is a lower bound)"
+		}
+		sec.add(name, "%", []float64{100 * (float64(flip)/float64(b.lo) - 1)}, Within(0, 2))
+	}
+}
+
+// addCandidateRows reports one candidate's freshness.
+func addCandidateRows(c *Section, run capRun) {
+	verdict := "fresh"
+	if !run.fresh {
+		verdict = "stale"
+	}
+	p := fmt.Sprintf("%s (%s)", run.label(), verdict)
+	c.add(p+": scaled hours until the verdict", "h", []float64{run.verdict.Hours()}, nil)
+	for _, hz := range defaultHorizons() {
+		c.add(fmt.Sprintf("%s: %s periods missed of %d checked", p, hz.name, run.checked[hz.name]), "count", []float64{float64(run.missed[hz.name])}, nil)
+		c.add(fmt.Sprintf("%s: %s stalest data age (target %s)", p, hz.name, hz.every), "scaled min", []float64{run.maxAge[hz.name].Minutes()}, nil)
+	}
+	c.add(p+": today runs, due time to first snapshot", "scaled min", run.todayLags, nil)
+	c.add(p+": used share of the key's budget, first scaled hour (every band running)", "share", []float64{run.firstHourShare}, nil)
+	c.add(p+": used share of the key's budget, whole run", "share", []float64{run.share}, nil)
+	c.add(p+": 429 answers", "count", []float64{float64(run.limited)}, nil)
+	c.add(p+": runs started late (today/week/month)", "count", []float64{float64(run.late["today"] + run.late["week"] + run.late["month"])}, nil)
+	if run.adaptive {
+		addPlannedRows(c, run)
+		c.add(p+": pairs written by the learning pass before the day", "count", []float64{float64(run.seeded)}, nil)
+	}
+}
+
+// addComparison is the side-by-side of uniform and demand-aware polling: the
+// guarantees, the all-open check and the latency CDFs.
+func addComparison(r *Report, runs []capRun) {
+	var mixed []capRun
+	for _, run := range runs {
+		if !run.allOpen && (run.adaptive || run.products == adaptiveGoal || run.fresh) {
+			mixed = append(mixed, run)
+		}
+	}
+	g := r.section("Demand-aware polling against uniform", prose("capacity.adaptive", map[string]any{
+		"Mix": catalogueMix(adaptiveGoal), "Goal": adaptiveGoal, "Tolerance": allOpenTolerance, "Horizon": seedHorizon,
+	}))
+	for _, run := range mixed {
+		if run.adaptive {
+			addGuaranteeRows(g, run)
+		}
+	}
+	for _, run := range runs {
+		if run.allOpen && !run.adaptive {
+			if a, ok := findRun(runs, capCase{products: run.products, allOpen: true, adaptive: true}); ok {
+				g.add(fmt.Sprintf("all-open catalogue, %d products: uniform fresh, demand-aware fresh", run.products), "count of 2",
+					[]float64{float64(boolInt(run.fresh) + boolInt(a.fresh))}, AtLeast(2))
+				addAllOpenRows(g, run, a)
+			}
+		}
+	}
+	latencyCDFs(r, mixed)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sharesText prints per band the planned-out shares the controller was given.
+func sharesText(shares map[string]float64) string {
+	var parts []string
+	for _, hz := range defaultHorizons() {
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", hz.name, 100*shares[hz.name]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// addLatencyRows reports each run's change-detection latency per band: the
+// changes on dates with inventory, and apart from them the first slots.
 func addLatencyRows(s *Section, runs []capRun) {
 	for _, run := range runs {
-		p := fmt.Sprintf("%d products", run.products)
 		for _, hz := range defaultHorizons() {
-			b := run.latency[hz.name]
-			s.add(fmt.Sprintf("%s: %s changes", p, hz.name), "count", []float64{float64(b.changes)}, nil)
-			// No change caught has no latency, not a latency of zero (and the
-			// JSON report cannot hold the NaN of an empty figure): no rows.
-			if len(b.detected) > 0 {
-				s.add(fmt.Sprintf("%s: %s latency p50", p, hz.name), "scaled min", []float64{b.p50().Minutes()}, nil)
-				s.add(fmt.Sprintf("%s: %s latency p99", p, hz.name), "scaled min", []float64{b.p99().Minutes()}, nil)
-				s.add(fmt.Sprintf("%s: %s latency max", p, hz.name), "scaled min", []float64{b.max().Minutes()}, nil)
+			addBandLatency(s, run.label()+": "+hz.name, run.latency[hz.name])
+			if b := run.firstSlots[hz.name]; b.changes > 0 {
+				addBandLatency(s, run.label()+": "+hz.name+" first slots", b)
 			}
-			s.add(fmt.Sprintf("%s: %s changes missed (no snapshot before the end)", p, hz.name), "count", []float64{float64(b.missed)}, nil)
 		}
 	}
 }
 
+func addBandLatency(s *Section, p string, b bandLatency) {
+	s.add(p+" changes", "count", []float64{float64(b.changes)}, nil)
+	// No change caught has no latency, not a latency of zero (and the JSON
+	// report cannot hold the NaN of an empty figure): no rows.
+	if len(b.detected) > 0 {
+		s.add(p+" latency p50", "scaled min", []float64{b.p50().Minutes()}, nil)
+		s.add(p+" latency p99", "scaled min", []float64{b.p99().Minutes()}, nil)
+		s.add(p+" latency max", "scaled min", []float64{b.max().Minutes()}, nil)
+	}
+	s.add(p+" changes missed (no snapshot before the end)", "count", []float64{float64(b.missed)}, nil)
+}
+
 // changeLog is the simulator's change log of every pair a band covered while
 // the runs went, over (from, to): the dates from from's day to the last band's
-// last day after to's day.
-func changeLog(sim *partnersim.Server, products int, from, to time.Time) map[pairKey][]time.Time {
+// last day after to's day. It is split by the guarantee that covers a change:
+// changes of a date that had inventory just before (its band's interval), and
+// changes that gave a date its first slots (24h under demand-aware polling).
+func changeLog(sim *partnersim.Server, products int, from, to time.Time) (withInventory, firstSlots map[pairKey][]time.Time) {
 	last := 0
 	for _, hz := range defaultHorizons() {
 		last = max(last, hz.toDay)
 	}
-	out := map[pairKey][]time.Time{}
+	withInventory, firstSlots = map[pairKey][]time.Time{}, map[pairKey][]time.Time{}
 	lastDay := syncer.Today(to, time.UTC).AddDate(0, 0, last)
 	for p := 1; p <= products; p++ {
 		for day := syncer.Today(from, time.UTC); !day.After(lastDay); day = day.AddDate(0, 0, 1) {
+			k := pairKey{int64(p), day.Format(time.DateOnly)}
 			for _, c := range sim.Changes(int64(p), day, from, to.Add(-time.Nanosecond)) {
-				k := pairKey{int64(p), day.Format(time.DateOnly)}
-				out[k] = append(out[k], c.At)
+				if c.Kind&partnersim.ChangeFirstSlots != 0 {
+					firstSlots[k] = append(firstSlots[k], c.At)
+				} else {
+					withInventory[k] = append(withInventory[k], c.At)
+				}
 			}
 		}
 	}
-	return out
+	return withInventory, firstSlots
 }
 
 func hiText(hi int) string {
@@ -379,16 +608,18 @@ func hiText(hi int) string {
 	return fmt.Sprint(hi)
 }
 
-// capacityOnce runs the controller's scheme for n products over one scaled span.
-func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (capRun, error) {
-	res := capRun{products: n, missed: map[string]int{}, checked: map[string]int{}, maxAge: map[string]time.Duration{},
-		runs: map[string]int{}, late: map[string]int{}}
+// capacityOnce runs the controller's scheme for c's products over one scaled span.
+func capacityOnce(ctx context.Context, h *harness, c capCase, cfg capacityConfig) (capRun, error) {
+	n := c.products
+	res := capRun{capCase: c, missed: map[string]int{}, checked: map[string]int{}, maxAge: map[string]time.Duration{},
+		runs: map[string]int{}, late: map[string]int{}, planned: map[string]int{}, pairs: map[string]int{}}
 	window := time.Duration(float64(time.Minute) / cfg.factor)
 	// The inventory runs on the scaled clock, set below just before the runs
 	// start, so that synced_at is in inventory time: a snapshot stamped t shows
 	// the market at t, and the simulator's change log can be replayed against it.
 	var clk scaledClock
-	sim, err := startSim(partnersim.Config{Count: n, Limit: capacityLimit, Window: window, InventoryNow: func() time.Time { return clk.Now() }})
+	sim, err := startSim(partnersim.Config{Seed: capacitySeed, Count: n, Limit: capacityLimit, Window: window, AllOpen: c.allOpen,
+		InventoryNow: func() time.Time { return clk.Now() }})
 	if err != nil {
 		return res, err
 	}
@@ -407,12 +638,18 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 	// Scaled midnight two days ahead: the simulator answers dates from its
 	// (real) today on.
 	start := syncer.Today(time.Now(), time.UTC).AddDate(0, 0, 2)
+	recorded := newSyncHistory()
+	if c.adaptive {
+		// Before the clock starts: the learning pass is not part of the day.
+		if res.seeded, err = seedPlan(ctx, dbURL, sim.Server, n, start, recorded); err != nil {
+			return res, err
+		}
+	}
 	clk = scaledClock{realStart: time.Now(), start: start, factor: cfg.factor}
 	end := start.Add(cfg.span)
-	recorded := newSyncHistory()
 	var recordedCount int
 	var recMu sync.Mutex
-	ws := &workerSet{dbURL: dbURL, simURL: sim.URL, limit: capacityLimit, window: window, now: clk.Now, wall: clk.wall,
+	ws := &workerSet{dbURL: dbURL, simURL: sim.URL, limit: capacityLimit, window: window, now: clk.Now, wall: clk.wall, adaptive: c.adaptive,
 		wrote: func(p syncer.Pair, at time.Time) {
 			recorded.add(pairKey{p.ProductID, p.Date.Format(time.DateOnly)}, at.Truncate(time.Microsecond))
 			recMu.Lock()
@@ -439,6 +676,8 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 		}
 		t := rr.total()
 		res.failed += t.PairsFailed
+		res.planned[band] += t.PairsPlanned
+		res.pairs[band] += t.PairsTotal
 		if err != nil && runCtx.Err() == nil && res.firstErr == "" {
 			res.firstErr = err.Error()
 			for _, s := range rr.summaries {
@@ -494,7 +733,7 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 		// poll interval of slack covers it, so the last periods are checked one
 		// scaled minute after the end.
 		check(minTime(now.Add(-time.Minute), end))
-		if !res.fresh || !now.Before(end.Add(time.Minute)) || ctx.Err() != nil {
+		if (!res.fresh && !c.wholeSpan) || !now.Before(end.Add(time.Minute)) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(pollEvery)
@@ -550,7 +789,9 @@ func capacityOnce(ctx context.Context, h *harness, n int, cfg capacityConfig) (c
 	}
 	// inventory_syncs keeps only each pair's latest synced_at; the workers'
 	// record holds every one, and its latest agrees with the table (checked above).
-	res.latency = changeLatency(changeLog(sim.Server, n, start, stopped), recorded.times, defaultHorizons(), stopped)
+	withInventory, first := changeLog(sim.Server, n, start, stopped)
+	res.latency = changeLatency(withInventory, recorded.times, defaultHorizons(), stopped)
+	res.firstSlots = changeLatency(first, recorded.times, defaultHorizons(), stopped)
 
 	st := sim.Stats()
 	if !sampled {
@@ -673,10 +914,47 @@ func bandLoop(ctx context.Context, clk scaledClock, hz horizon, products []int64
 	}
 }
 
+// reportRuns writes into the schedule's status, per window, a last run whose
+// pairs were planned out in the given share, and pokes the controller with an
+// annotation to reconcile it.
+func reportRuns(ctx context.Context, c client.Client, key client.ObjectKey, planned map[string]float64) error {
+	var ss inventoryv1alpha1.SyncSchedule
+	if err := c.Get(ctx, key, &ss); err != nil {
+		return err
+	}
+	const total = 1_000_000 // the share is what counts; a large total keeps it exact to 1e-6
+	ss.Status.Windows = nil
+	for _, b := range ss.Bands() {
+		ss.Status.Windows = append(ss.Status.Windows, inventoryv1alpha1.WindowStatus{Name: b.Window, LastRun: &inventoryv1alpha1.RunCounts{
+			Job: "capacity-bench", Result: inventoryv1alpha1.RunSucceeded, PairsTotal: total,
+			PairsPlanned: int64(math.Round(planned[b.Window] * total)),
+		}})
+	}
+	if err := c.Status().Update(ctx, &ss); err != nil {
+		return client.IgnoreNotFound(ignoreConflict(err))
+	}
+	if ss.Annotations == nil {
+		ss.Annotations = map[string]string{}
+	}
+	ss.Annotations["bench.slotsync.io/poke"] = strconv.FormatInt(time.Now().UnixNano(), 10)
+	return ignoreConflict(c.Update(ctx, &ss))
+}
+
+// ignoreConflict drops a write conflict: the caller tries again on its next poll.
+func ignoreConflict(err error) error {
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
 // budgetFlip bisects the product count at which the controller sets
 // BudgetExceeded on a SyncSchedule of the default windows and 30 requests per
-// minute: the largest count it calls within budget.
-func budgetFlip(ctx context.Context) (int, error) {
+// minute: the largest count it calls within budget. With planned shares (by
+// window) the schedule is Adaptive, and each window's last run in its status
+// reports that share of its pairs planned out, as the workers' summaries
+// would; nil leaves it Uniform.
+func budgetFlip(ctx context.Context, planned map[string]float64) (int, error) {
 	api, err := startAPIServer()
 	if err != nil {
 		return 0, err
@@ -718,6 +996,9 @@ func budgetFlip(ctx context.Context) (int, error) {
 			}
 		case client.IgnoreNotFound(err) == nil:
 			ss = *fixture.SyncSchedule(key.Name, key.Namespace, fixture.WithProducts(productIDs(n)...), fixture.WithRequestsPerMinute(capacityLimit))
+			if planned != nil {
+				ss.Spec.Polling = inventoryv1alpha1.AdaptivePolling
+			}
 			if err := api.c.Create(ctx, &ss); err != nil {
 				return false, fmt.Errorf("create schedule: %w", err)
 			}
@@ -731,6 +1012,15 @@ func budgetFlip(ctx context.Context) (int, error) {
 				return false, err
 			}
 			c := apimeta.FindStatusCondition(ss.Status.Conditions, inventoryv1alpha1.ConditionBudgetExceeded)
+			if planned != nil && c != nil && !strings.Contains(c.Message, "Adaptive polling") {
+				return false, errors.New("an Adaptive schedule's BudgetExceeded does not say what its demand was counted from")
+			}
+			if planned != nil && (c == nil || strings.Contains(c.Message, "not yet run")) {
+				// The status the controller reconciled had no runs (or a
+				// reconcile's patch replaced them): give them again, and poke
+				// it, as status changes alone do not reconcile.
+				return false, reportRuns(ctx, api.c, key, planned)
+			}
 			if c != nil && c.ObservedGeneration >= gen && ss.Status.ObservedGeneration >= gen {
 				exceeded = c.Status == metav1.ConditionTrue
 				return true, nil

@@ -76,6 +76,9 @@ type workerSet struct {
 	seed    bool // the seed-style client instead of slotsync's limited one
 	now     func() time.Time
 	timeout time.Duration
+	// adaptive runs the workers with demand-aware polling (--polling=adaptive,
+	// --every the band's interval).
+	adaptive bool
 
 	// wrote, if set, sees every snapshot written.
 	wrote func(p syncer.Pair, syncedAt time.Time)
@@ -221,6 +224,7 @@ func (ws *workerSet) run(ctx context.Context, jobs []job, scheduledAt time.Time)
 			res.summaries[i], errs[i] = workers[i].Run(ctx, syncer.Config{
 				Products: sh.j.products, FromDay: sh.j.fromDay, ToDay: sh.j.toDay,
 				ShardIndex: sh.index, ShardCount: sh.j.shards, ScheduledAt: scheduledAt, Now: ws.now,
+				Adaptive: ws.adaptive, Every: sh.j.every,
 			})
 		})
 	}
@@ -244,6 +248,17 @@ func (w *recordingWriter) WriteSnapshot(ctx context.Context, productID int64, da
 		w.wrote(syncer.Pair{ProductID: productID, Date: date}, syncedAt)
 	}
 	return res, err
+}
+
+// ClosedWeekdayChecks passes the adaptive plan's query on: embedding the
+// SnapshotWriter interface hides the store's other methods, and a worker whose
+// writer is no Planner fetches every pair.
+func (w *recordingWriter) ClosedWeekdayChecks(ctx context.Context, productIDs []int64, dates []time.Time, now time.Time) (map[int64]map[string]time.Time, error) {
+	p, ok := w.SnapshotWriter.(syncer.Planner)
+	if !ok {
+		return nil, errors.New("the writer keeps no polling plan")
+	}
+	return p.ClosedWeekdayChecks(ctx, productIDs, dates, now)
 }
 
 // seedClient is the baseline: the seed's client fired requests as fast as it could
