@@ -166,7 +166,7 @@ func periodMisses(hist *syncHistory, products int, hz horizon, from time.Time) (
 // capRun is one candidate product count over (up to) one scaled day.
 type capRun struct {
 	capCase
-	fresh    bool
+	fresh bool
 	// verdict is the scaled time from the start to the first missed period, or
 	// the whole span when none was missed.
 	verdict  time.Duration
