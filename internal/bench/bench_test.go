@@ -236,11 +236,26 @@ func TestPeriodMisses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			missed, checked := periodMisses(h, 2, tt.hz, tt.from)
+			missed, checked := periodMisses(h, 2, tt.hz, tt.from, nil)
 			if missed != tt.wantMissed || checked != tt.wantSeen {
 				t.Errorf("missed %d of %d, want %d of %d", missed, checked, tt.wantMissed, tt.wantSeen)
 			}
 		})
+	}
+	// Product 2's date closed: a sync in the 24h before the period's end is
+	// enough. At 00:15–00:30 its 00:15 sync is in the period anyway; at
+	// 23:45 the 00:15 sync is under 24h old, and only the closed rule keeps
+	// it from being missed (product 1, open, is missed at 23:45 either way).
+	closed := func(p int64, _ time.Time) bool { return p == 2 }
+	late := start.Add(23*time.Hour + 45*time.Minute)
+	for _, tt := range []struct {
+		from       time.Time
+		closed     closedFunc
+		wantMissed int
+	}{{start.Add(15 * time.Minute), closed, 1}, {late, closed, 1}, {late, nil, 2}} {
+		if missed, _ := periodMisses(h, 2, today, tt.from, tt.closed); missed != tt.wantMissed {
+			t.Errorf("closed product 2, period from %s: missed %d, want %d", tt.from.Format("Jan 2 15:04"), missed, tt.wantMissed)
+		}
 	}
 	if got := h.lastAt(pairKey{1, day(0)}, start.Add(20*time.Minute)); !got.Equal(start.Add(5 * time.Minute)) {
 		t.Errorf("lastAt = %v, want the 00:05 sync", got)

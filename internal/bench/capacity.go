@@ -147,15 +147,27 @@ func defaultHorizons() []horizon {
 	return out
 }
 
+// closedFunc tells whether a pair's date falls on a weekday its product has no
+// slots on; nil when every pair must be fetched every period.
+type closedFunc func(product int64, day time.Time) bool
+
 // periodMisses counts the (pair, period) whose pair was not synced in the period,
-// for the period starting at from.
-func periodMisses(hist *syncHistory, products int, hz horizon, from time.Time) (missed, checked int) {
+// for the period starting at from. A pair closed says may go unfetched for up to
+// syncer.MaxPlannedInterval instead, as demand-aware polling promises: it is
+// missed only without a sync in the MaxPlannedInterval before the period's end.
+func periodMisses(hist *syncHistory, products int, hz horizon, from time.Time, closed closedFunc) (missed, checked int) {
 	today := syncer.Today(from, time.UTC)
+	end := from.Add(hz.every)
 	for d := hz.fromDay; d <= hz.toDay; d++ {
-		day := today.AddDate(0, 0, d).Format(time.DateOnly)
+		date := today.AddDate(0, 0, d)
+		day := date.Format(time.DateOnly)
 		for p := 1; p <= products; p++ {
 			checked++
-			if !hist.fetchedIn(pairKey{int64(p), day}, from, from.Add(hz.every)) {
+			since := from
+			if closed != nil && closed(int64(p), date) {
+				since = minTime(from, end.Add(-syncer.MaxPlannedInterval))
+			}
+			if !hist.fetchedIn(pairKey{int64(p), day}, since, end) {
 				missed++
 			}
 		}
@@ -699,11 +711,15 @@ func capacityOnce(ctx context.Context, h *harness, c capCase, cfg capacityConfig
 		next[hz.name] = start
 	}
 	res.fresh = true
+	var closed closedFunc
+	if c.adaptive {
+		closed = func(product int64, day time.Time) bool { return !sim.OpenOn(product, day.Weekday()) }
+	}
 	pollEvery := clk.real(time.Minute)
 	check := func(until time.Time) {
 		for _, hz := range defaultHorizons() {
 			for p := next[hz.name]; !p.Add(hz.every).After(until); p = p.Add(hz.every) {
-				missed, checked := periodMisses(polled, n, hz, p)
+				missed, checked := periodMisses(polled, n, hz, p, closed)
 				res.missed[hz.name] += missed
 				res.checked[hz.name] += checked
 				next[hz.name] = p.Add(hz.every)
@@ -723,7 +739,7 @@ func capacityOnce(ctx context.Context, h *harness, c capCase, cfg capacityConfig
 			break
 		}
 		if now.Before(end) {
-			trackAges(polled, n, now, start, res.maxAge)
+			trackAges(polled, n, now, start, res.maxAge, closed)
 		}
 		// The simulator keeps only its latest windows: take the first hour's now.
 		if !sampled && !now.Before(start.Add(time.Hour)) {
@@ -855,13 +871,18 @@ func poll(ctx context.Context, pool *pgxpool.Pool, hist *syncHistory) error {
 }
 
 // trackAges raises maxAge to the data age of each horizon's stalest pair at now;
-// a pair never synced counts from the start of the run.
-func trackAges(hist *syncHistory, products int, now, start time.Time, maxAge map[string]time.Duration) {
+// a pair never synced counts from the start of the run. Pairs closed says are
+// left out: their promise is MaxPlannedInterval, not the band's interval.
+func trackAges(hist *syncHistory, products int, now, start time.Time, maxAge map[string]time.Duration, closed closedFunc) {
 	today := syncer.Today(now, time.UTC)
 	for _, hz := range defaultHorizons() {
 		for d := hz.fromDay; d <= hz.toDay; d++ {
-			day := today.AddDate(0, 0, d).Format(time.DateOnly)
+			date := today.AddDate(0, 0, d)
+			day := date.Format(time.DateOnly)
 			for p := 1; p <= products; p++ {
+				if closed != nil && closed(int64(p), date) {
+					continue
+				}
 				last := hist.lastAt(pairKey{int64(p), day}, now)
 				if last.Before(start) {
 					last = start

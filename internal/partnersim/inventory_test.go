@@ -229,7 +229,7 @@ func TestInventoryAllOpen(t *testing.T) {
 			if len(open.Inventory(id, date, before)) == 0 {
 				t.Errorf("AllOpen: product %d has no slots on %s", id, date.Weekday())
 			}
-			if got, want := len(mixed.Inventory(id, date, before)) > 0, mixed.products[id].weekdays[date.Weekday()]; got != want {
+			if got, want := len(mixed.Inventory(id, date, before)) > 0, mixed.OpenOn(id, date.Weekday()); got != want {
 				t.Errorf("mixed: product %d on %s has slots = %v, its pattern says %v", id, date.Weekday(), got, want)
 			}
 		}

@@ -172,6 +172,12 @@ func (s *Server) OpenWeekdays(productID int64) int {
 	return n
 }
 
+// OpenOn tells whether productID's weekday pattern has slots on wd: the
+// ground truth a demand-aware client can only learn from answers.
+func (s *Server) OpenOn(productID int64, wd time.Weekday) bool {
+	return s.products[productID].weekdays[wd]
+}
+
 // SetFaults replaces the faults from now on.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.Validate(); err != nil {
