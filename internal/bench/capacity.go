@@ -526,7 +526,7 @@ func addComparison(r *Report, runs []capRun) {
 		}
 	}
 	g := r.section("Demand-aware polling against uniform", prose("capacity.adaptive", map[string]any{
-		"Mix": catalogueMix(adaptiveGoal), "Goal": adaptiveGoal, "Tolerance": allOpenTolerance, "Horizon": seedHorizon,
+		"Mix": catalogueMix(adaptiveGoal), "Goal": adaptiveGoal, "Tolerance": allOpenTolerance, "Horizon": seedHorizon, "LastDay": seedHorizon - 1,
 	}))
 	for _, run := range mixed {
 		if run.adaptive {
