@@ -81,19 +81,21 @@ func parseCapCase(s string) (capCase, error) {
 }
 
 // seedPlan is the learning pass of a demand-aware candidate: one answer for
-// every pair of the horizon, stamped one second before the day starts, as a
-// uniform pass over the whole horizon would have left inventory_syncs. The
-// plan learns only from what is stored, and without it the first day fetches
-// everything; the answers come straight from the simulator, outside the key's
-// budget, so the pass costs the measured day nothing. It returns how many
-// pairs it wrote, each also recorded as a snapshot in hist.
+// every pair of the horizon, as the previous day's runs would have left
+// inventory_syncs, written before the measured day starts. The plan learns
+// only from what is stored, and without it the first day fetches everything;
+// the answers come straight from the simulator, outside the key's budget, so
+// the pass costs the measured day nothing. Each pair's check is stamped at an
+// instant of the 24h before start spread by seedOffset, so that the closed
+// dates come due again spread over the day, as in a steady state, rather than
+// all in the same run. It returns how many pairs it wrote, each also recorded
+// as a snapshot in hist.
 func seedPlan(ctx context.Context, dbURL string, sim *partnersim.Server, products int, start time.Time, hist *syncHistory) (int, error) {
 	db, err := store.Open(ctx, dbURL)
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	at := start.Add(-time.Second)
 	var batch []store.SnapshotWrite
 	flush := func() error {
 		if _, err := db.WriteSnapshots(ctx, batch); err != nil {
@@ -107,6 +109,7 @@ func seedPlan(ctx context.Context, dbURL string, sim *partnersim.Server, product
 	}
 	written := 0
 	for _, p := range syncer.Pairs(productIDs(products), start, 0, seedHorizon-1) {
+		at := start.Add(-seedOffset(p))
 		batch = append(batch, store.SnapshotWrite{ProductID: p.ProductID, Date: p.Date, Slots: sim.Inventory(p.ProductID, p.Date, at), SyncedAt: at})
 		written++
 		if len(batch) == syncer.MaxBatch {
@@ -121,6 +124,14 @@ func seedPlan(ctx context.Context, dbURL string, sim *partnersim.Server, product
 		}
 	}
 	return written, nil
+}
+
+// seedOffset is how long before the day a pair's learning-pass check is
+// stamped: a deterministic spread over (0, 24h], in whole seconds.
+func seedOffset(p syncer.Pair) time.Duration {
+	h := uint64(p.ProductID)*0x9e3779b97f4a7c15 ^ uint64(p.Date.Unix()/86400)*0xc2b2ae3d27d4eb4f
+	h ^= h >> 31
+	return time.Duration(h%86400+1) * time.Second
 }
 
 // catalogueMix describes the mixed catalogue of products 1..n: how many

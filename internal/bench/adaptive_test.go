@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slotsync/slotsync/internal/syncer"
 )
 
 func TestParseCapCase(t *testing.T) {
@@ -80,5 +82,24 @@ func TestPlannedShares(t *testing.T) {
 	got := r.plannedShares()
 	if got["today"] != 0.25 || got["week"] != 0 || len(got) != 2 {
 		t.Errorf("shares %v, want today 0.25, week 0, no month", got)
+	}
+}
+
+// TestSeedOffset: the learning pass's checks fall in the day before, spread
+// over it (each hour of it holds some).
+func TestSeedOffset(t *testing.T) {
+	hours := map[int]int{}
+	day := time.Date(2027, 1, 4, 0, 0, 0, 0, time.UTC)
+	for _, p := range syncer.Pairs(productIDs(450), day, 0, seedHorizon-1) {
+		off := seedOffset(p)
+		if off <= 0 || off > 24*time.Hour {
+			t.Fatalf("%s: offset %s outside (0, 24h]", p, off)
+		}
+		hours[int((off-time.Nanosecond)/time.Hour)]++
+	}
+	for h := range 24 {
+		if n := hours[h]; n < 13500/24/2 {
+			t.Errorf("hour %d before the day holds %d of 13500 checks, want about %d", h, n, 13500/24)
+		}
 	}
 }
