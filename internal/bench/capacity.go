@@ -422,8 +422,9 @@ func (s *capSearch) full(ctx context.Context, theory, model int) error {
 
 // compare runs the side-by-side cases: uniform polling at the goal over the
 // whole span (its misses and latencies, not only its verdict); demand-aware
-// polling at the goal, then upward in steps of 2% and bisecting while its own
-// budget lasts; and both at the model's count on the all-open catalogue.
+// polling at the goal, then in steps of 2% away from it (upward when it was
+// fresh, downward when not) and bisecting while its own budget lasts; and both
+// at the model's count on the all-open catalogue.
 func (s *capSearch) compare(ctx context.Context, model int, spanWall time.Duration) error {
 	fixed := []capCase{
 		{products: adaptiveGoal, wholeSpan: true},
@@ -441,10 +442,15 @@ func (s *capSearch) compare(ctx context.Context, model int, spanWall time.Durati
 	}
 	deadline := time.Now().Add(adaptiveSearchBudget)
 	step := max(1, adaptiveGoal/50)
-	for s.adaptive.lo > 0 && s.adaptive.hi-s.adaptive.lo > 1 && time.Until(deadline) > spanWall+30*time.Second {
-		n := s.adaptive.lo + step
-		if s.adaptive.hi != math.MaxInt {
-			n = (s.adaptive.lo + s.adaptive.hi) / 2
+	for s.adaptive.hi-s.adaptive.lo > 1 && time.Until(deadline) > spanWall+30*time.Second {
+		var n int
+		switch lo, hi := s.adaptive.lo, s.adaptive.hi; {
+		case hi == math.MaxInt:
+			n = lo + step // fresh at the goal: look above it
+		case lo == 0:
+			n = max(1, hi-step) // stale at the goal: walk down to the limit
+		default:
+			n = (lo + hi) / 2
 		}
 		if _, err := s.try(ctx, capCase{products: n, adaptive: true}); err != nil {
 			return err
