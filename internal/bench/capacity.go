@@ -525,9 +525,19 @@ func addCandidateRows(c *Section, run capRun) {
 // addComparison is the side-by-side of uniform and demand-aware polling: the
 // guarantees, the all-open check and the latency CDFs.
 func addComparison(r *Report, runs []capRun) {
+	// The plots compare uniform with demand-aware polling on the mixed
+	// catalogue: every demand-aware run, uniform at the goal and at the
+	// largest fresh count (all of them when none was fresh), not each step
+	// of the uniform search.
+	uniformLo := 0
+	for _, run := range runs {
+		if !run.allOpen && !run.adaptive && run.fresh {
+			uniformLo = max(uniformLo, run.products)
+		}
+	}
 	var mixed []capRun
 	for _, run := range runs {
-		if !run.allOpen && (run.adaptive || run.products == adaptiveGoal || run.fresh) {
+		if !run.allOpen && (run.adaptive || run.products == adaptiveGoal || uniformLo == 0 || run.products == uniformLo) {
 			mixed = append(mixed, run)
 		}
 	}
