@@ -42,16 +42,11 @@ func demandPerMinute(bands []inventoryv1alpha1.Band, products int) float64 {
 	return requestsPerDay(bands, products) / (24 * 60)
 }
 
-// productsThatFit is the largest product count of a schedule with these bands whose
-// demand, added to others (requests per minute of the other schedules on the key),
-// stays within budget (requests per minute).
-func productsThatFit(bands []inventoryv1alpha1.Band, budget, others float64) int {
-	return fitProducts(demandPerMinute(bands, 1), budget, others)
-}
-
-// fitProducts is productsThatFit for a demand of perProduct requests per minute
-// per product.
-func fitProducts(perProduct, budget, others float64) int {
+// productsThatFit is the largest product count of a schedule whose demand,
+// perProduct requests per minute for each product, added to others (requests
+// per minute of the other schedules on the key), stays within budget (requests
+// per minute).
+func productsThatFit(perProduct, budget, others float64) int {
 	if perProduct <= 0 {
 		return 0
 	}

@@ -59,20 +59,20 @@ func TestDemand(t *testing.T) {
 			if got := requestsPerDay(tt.bands, tt.products); got != tt.wantDay {
 				t.Errorf("requestsPerDay = %v, want %v", got, tt.wantDay)
 			}
-			if got := productsThatFit(tt.bands, 30, 0); got != tt.wantFit {
+			if got := productsThatFit(demandPerMinute(tt.bands, 1), 30, 0); got != tt.wantFit {
 				t.Errorf("productsThatFit = %d, want %d", got, tt.wantFit)
 			}
 		})
 	}
 	// The limiter hands out 30/1.005 a minute, less a slot at each of the 96 + 6
 	// hand-overs a day from a band to the ones below: 29.78, 276 products.
-	if got := productsThatFit(defaults, usableBudget(defaults, 30), 0); got != 276 {
+	if got := productsThatFit(demandPerMinute(defaults, 1), usableBudget(defaults, 30), 0); got != 276 {
 		t.Errorf("productsThatFit within the usable budget = %d, want 276", got)
 	}
 	if got := usableBudget(defaults[:1], 30); math.Abs(got-30/1.005) > 1e-9 {
 		t.Errorf("usable budget of one band = %v, want %v: no hand-overs", got, 30/1.005)
 	}
-	if got := productsThatFit(defaults, 30, 30); got != 0 {
+	if got := productsThatFit(demandPerMinute(defaults, 1), 30, 30); got != 0 {
 		t.Errorf("productsThatFit with the budget used by others = %d, want 0", got)
 	}
 }
@@ -116,10 +116,10 @@ func TestPlannedDemand(t *testing.T) {
 	// 29.78 requests a minute usable: 276 products uniform, 481 at 89 a day.
 	defaults := inventoryv1alpha1.Bands(inventoryv1alpha1.DefaultWindows())
 	usable := usableBudget(defaults, 30)
-	if got := fitProducts(scheduleDemand(tests[0].ss, 1), usable, 0); got != 276 {
+	if got := productsThatFit(scheduleDemand(tests[0].ss, 1), usable, 0); got != 276 {
 		t.Errorf("uniform fit = %d, want 276", got)
 	}
-	if got := fitProducts(scheduleDemand(tests[2].ss, 1), usable, 0); got != 481 {
+	if got := productsThatFit(scheduleDemand(tests[2].ss, 1), usable, 0); got != 481 {
 		t.Errorf("adaptive fit = %d, want 481", got)
 	}
 }

@@ -326,7 +326,7 @@ func (r *SyncScheduleReconciler) observeBudget(ctx context.Context, ss *inventor
 	ss.Status.BudgetPerMinute = int32(math.Round(budget))
 	recordBudget(ss, own, total, usable)
 	cond := metav1.Condition{Type: inventoryv1alpha1.ConditionBudgetExceeded, ObservedGeneration: ss.Generation}
-	fit := fitProducts(scheduleDemand(ss, 1), usable, others)
+	fit := productsThatFit(scheduleDemand(ss, 1), usable, others)
 	ref := ss.Spec.Partner.APIKeySecretRef
 	keyName := fmt.Sprintf("%s (fingerprint %s)", ref.Name+"/"+ref.Key, key)
 	if key == "" {
