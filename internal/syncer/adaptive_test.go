@@ -102,8 +102,8 @@ var monToWed = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday}
 // TestAdaptiveSkipsLearnedClosedWeekdaysFor24h: one run over three weeks of
 // product 14 shows it has no slots Thursday to Sunday; runs within 24h of that
 // check fetch only Monday to Wednesday (the simulator sees 9 requests in place
-// of 21); once the band's next run would fall past 24h since the check, the
-// closed dates are fetched again.
+// of 21); once the band's next run, fetching them last, could end past 24h
+// since the check, the closed dates are fetched again, after every open one.
 func TestAdaptiveSkipsLearnedClosedWeekdaysFor24h(t *testing.T) {
 	e := newEnv(t, partnersim.Config{Seed: 5, Limit: -1}, adaptiveStart)
 
@@ -114,17 +114,27 @@ func TestAdaptiveSkipsLearnedClosedWeekdaysFor24h(t *testing.T) {
 	requirePlanned(t, "an hour later", sum, f, 12, monToWed...)
 	t.Logf("an hour later: %s", sum.Line())
 
-	// 23h30m after the check the next run (15m on) still comes within 24h of it.
-	sum, f = e.adaptiveRun(t, adaptiveStart.Add(23*time.Hour+30*time.Minute), true)
-	requirePlanned(t, "23h30m later", sum, f, 12, monToWed...)
+	// 23h15m after the check the next run (15m on) ends within 24h of it.
+	sum, f = e.adaptiveRun(t, adaptiveStart.Add(23*time.Hour+15*time.Minute), true)
+	requirePlanned(t, "23h15m later", sum, f, 12, monToWed...)
 
-	// 24h after it the closed dates are due: every date is fetched.
-	sum, _ = e.adaptiveRun(t, adaptiveStart.Add(24*time.Hour), true)
-	requirePlanned(t, "24h later", sum, nil, 0)
+	// 23h30m after it the next run could end past 24h: the closed dates are
+	// due, and fetched after the open ones, whose order stays as it was.
+	sum, f = e.adaptiveRun(t, adaptiveStart.Add(23*time.Hour+30*time.Minute), true)
+	requirePlanned(t, "23h30m later", sum, nil, 0)
+	got := f.fetched()
+	for i, d := range got {
+		if open := slices.Contains(monToWed, d.Weekday()); open != (i < 9) {
+			t.Errorf("23h30m later: fetch %d of 21 was %s, a %s; want the 9 Monday-to-Wednesday dates first, in date order, then the closed ones", i+1, d.Format(time.DateOnly), d.Weekday())
+		}
+	}
+	if !slices.IsSortedFunc(got[:9], time.Time.Compare) {
+		t.Errorf("23h30m later: open dates fetched out of order: %v", got[:9])
+	}
 
 	// And left out again for the next 24h.
-	sum, f = e.adaptiveRun(t, adaptiveStart.Add(25*time.Hour), true)
-	requirePlanned(t, "25h later", sum, f, 12, monToWed...)
+	sum, f = e.adaptiveRun(t, adaptiveStart.Add(24*time.Hour+30*time.Minute), true)
+	requirePlanned(t, "24h30m later", sum, f, 12, monToWed...)
 
 	// The database holds what the partner says for every date, planned or not.
 	e.requireTruth(t, []int64{14}, 0, 20)

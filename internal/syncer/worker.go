@@ -75,8 +75,9 @@ type Config struct {
 	// (see plan); the Writer must be a Planner. False fetches every pair.
 	Adaptive bool
 	// Every is how often the run's band is refreshed. An adaptive run skips a
-	// pair only if the band's next run, Every from now, still comes within
-	// MaxPlannedInterval of the pair's last check. Zero counts as none.
+	// pair only if the band's next run, which ends before 2×Every from now
+	// when it keeps to its interval, still comes within MaxPlannedInterval of
+	// the pair's last check. Zero counts as none.
 	Every time.Duration
 }
 
@@ -139,7 +140,9 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	}
 	var planned map[Pair]bool
 	if cfg.Adaptive {
-		planned = w.plan(ctx, pairs, start, cfg.Every)
+		var closed map[Pair]bool
+		planned, closed = w.plan(ctx, pairs, start, cfg.Every)
+		pairs = closedLast(pairs, closed)
 	}
 	if r, ok := w.Writer.(TimeZoneRecorder); ok {
 		// Without it the API judges today by its own --timezone: worth a log,
@@ -210,23 +213,27 @@ func (w *Worker) Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	return sum, nil
 }
 
-// plan returns the pairs an adaptive run leaves out: those whose date falls on
-// a weekday their product has been learned to have no slots on (Planner) and
-// that were checked so lately that the band's next run, every from now, still
-// comes within MaxPlannedInterval of that check. A plan that cannot be loaded
+// plan returns the pairs an adaptive run leaves out (planned) and those it
+// fetches although their weekday is closed (closed). Left out are the pairs
+// whose date falls on a weekday their product has been learned to have no
+// slots on (Planner) and that were checked so lately that the band's next run
+// still fetches them within MaxPlannedInterval of that check, even fetching
+// them last (see closedLast): the next run starts every from now and, keeping
+// to its interval, ends before 2×every from now. A plan that cannot be loaded
 // leaves out nothing: the run fetches everything, as a uniform one does.
-func (w *Worker) plan(ctx context.Context, pairs []Pair, now time.Time, every time.Duration) map[Pair]bool {
+func (w *Worker) plan(ctx context.Context, pairs []Pair, now time.Time, every time.Duration) (planned, closed map[Pair]bool) {
 	log := logr.FromContextOrDiscard(ctx)
 	planner, ok := w.Writer.(Planner)
 	if !ok {
 		log.Info("adaptive polling needs a writer that keeps the plan; fetching every pair")
-		return nil
+		return nil, nil
 	}
-	// Checked after this instant, a pair is checked again by the band's next
-	// run within MaxPlannedInterval; with a band of a day or longer, never.
-	fresh := now.Add(every - MaxPlannedInterval)
+	// Checked after this instant, a pair is checked again by the end of the
+	// band's next run within MaxPlannedInterval; with a band of 12h or
+	// longer, never.
+	fresh := now.Add(2*every - MaxPlannedInterval)
 	if !fresh.Before(now) {
-		return nil
+		return nil, nil
 	}
 	ids := make([]int64, len(pairs))
 	dates := make([]time.Time, len(pairs))
@@ -236,15 +243,44 @@ func (w *Worker) plan(ctx context.Context, pairs []Pair, now time.Time, every ti
 	checks, err := planner.ClosedWeekdayChecks(ctx, ids, dates, now)
 	if err != nil {
 		log.Error(err, "polling plan not loaded; fetching every pair")
-		return nil
+		return nil, nil
 	}
-	planned := map[Pair]bool{}
+	planned, closed = map[Pair]bool{}, map[Pair]bool{}
 	for _, p := range pairs {
-		if checked, ok := checks[p.ProductID][p.Date.Format(time.DateOnly)]; ok && checked.After(fresh) {
+		checked, ok := checks[p.ProductID][p.Date.Format(time.DateOnly)]
+		switch {
+		case !ok:
+		case checked.After(fresh):
 			planned[p] = true
+		default:
+			closed[p] = true
 		}
 	}
-	return planned
+	return planned, closed
+}
+
+// closedLast moves the pairs on closed weekdays to the end, keeping the order
+// of the rest. Every run then fetches the pairs that can change in the same
+// order, each at about the same offset from its run's start, so a pair is
+// refreshed every band interval. Among them, the closed dates that come due
+// in one run and not the next would push the pairs after them later in some
+// runs than in others, and their refresh past the interval.
+func closedLast(pairs []Pair, closed map[Pair]bool) []Pair {
+	if len(closed) == 0 {
+		return pairs
+	}
+	out := make([]Pair, 0, len(pairs))
+	for _, p := range pairs {
+		if !closed[p] {
+			out = append(out, p)
+		}
+	}
+	for _, p := range pairs {
+		if closed[p] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (w *Worker) alreadySynced(ctx context.Context, pairs []Pair, runID string) (map[Pair]bool, error) {
