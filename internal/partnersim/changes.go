@@ -84,6 +84,10 @@ func (s *Server) steps(productID int64, date time.Time, from, to time.Time) []ti
 	if past := day.AddDate(0, 0, 1); past.After(from) && !past.After(to) {
 		ns = append(ns, past.UnixNano())
 	}
+	// A special opening gives the date its slots.
+	if opens, ok := s.openingAt(p, day); ok && opens.After(from) && !opens.After(to) {
+		ns = append(ns, opens.UnixNano())
+	}
 	// Each slot's sales step every salesStep from its opening to its start;
 	// outside that span sold() is clamped and constant. The slot count is at
 	// most 6: listing steps for slots a day lacks costs only evaluations.

@@ -152,3 +152,49 @@ func TestDiffKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestOpeningsGiveFirstSlots: with special openings, a share of the dates on a
+// product's closed weekdays gain their slots at one instant within the week
+// before them, which Changes reports as first slots where brute force sees
+// the answer change; without them, closed dates stay empty.
+func TestOpeningsGiveFirstSlots(t *testing.T) {
+	const perMille = 200
+	with := New(Config{Seed: 3, Count: 40, OpeningsPerMille: perMille})
+	without := New(Config{Seed: 3, Count: 40})
+	closed, opened := 0, 0
+	for id := int64(1); id <= 40; id++ {
+		for d := range 28 {
+			date := monday.AddDate(0, 0, 7+d)
+			if with.OpenOn(id, date.Weekday()) {
+				continue
+			}
+			closed++
+			// From before any opening to the date itself, on the minute.
+			from, to := date.AddDate(0, 0, -8).Add(7*time.Minute), date.Add(-time.Minute)
+			if got := without.Changes(id, date, from, to); len(got) != 0 || len(without.Inventory(id, date, to)) != 0 {
+				t.Fatalf("product %d on %s without openings: changes %v, slots %d; want none", id, date.Format(time.DateOnly), got, len(without.Inventory(id, date, to)))
+			}
+			if len(with.Inventory(id, date, to)) == 0 {
+				continue
+			}
+			opened++
+			if len(with.Inventory(id, date, from)) != 0 {
+				t.Errorf("product %d on %s: slots more than 7 days before the date", id, date.Format(time.DateOnly))
+			}
+			got := with.Changes(id, date, from, to)
+			if len(got) == 0 || got[0].Kind&ChangeFirstSlots == 0 {
+				t.Fatalf("product %d on %s opened, but its first change is %v", id, date.Format(time.DateOnly), got)
+			}
+			if opened <= 5 { // brute force costs a minute-by-minute scan
+				if want := bruteForceChanges(with, id, date, from, to, time.Minute); !slices.Equal(instants(got), want) {
+					t.Errorf("product %d on %s: Changes at %v,\nbrute force at %v", id, date.Format(time.DateOnly), instants(got), want)
+				}
+			}
+		}
+	}
+	share := float64(opened) / float64(closed)
+	t.Logf("%d of %d closed dates opened (%.1f%%)", opened, closed, 100*share)
+	if closed < 200 || share < 0.1 || share > 0.3 {
+		t.Errorf("%d of %d closed dates opened; want about %d per mille of several hundred", opened, closed, perMille)
+	}
+}

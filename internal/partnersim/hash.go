@@ -11,6 +11,7 @@ const (
 	tagPopularity
 	tagPriceStep
 	tagDiscount
+	tagOpening
 )
 
 // mix hashes its inputs with splitmix64. The simulator's inventory is derived from

@@ -70,8 +70,9 @@ func newProduct(seed, id int64) product {
 // given, in the product's local time) when asked at the instant at. It is a pure
 // function of the seed, the arguments and the set of products:
 //
-//   - A product has 3 to 6 slots on each day of its weekday pattern; dates before
-//     the UTC date of at and unknown products have none.
+//   - A product has 3 to 6 slots on each day of its weekday pattern, and on the
+//     dates of its special openings (Config.OpeningsPerMille) from the opening
+//     on; dates before the UTC date of at and unknown products have none.
 //   - A slot goes on sale 7 days before it starts and sells along a curve that
 //     steepens towards the start; about a third of the slots sell out, most of
 //     them in their last days. Remaining counts change every 15 minutes; a slot
@@ -86,7 +87,7 @@ func (s *Server) Inventory(productID int64, date time.Time, at time.Time) []part
 	}
 	y, m, d := date.Date()
 	day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	if day.Before(at.UTC().Truncate(24*time.Hour)) || !p.weekdays[day.Weekday()] {
+	if day.Before(at.UTC().Truncate(24*time.Hour)) || !s.openOn(p, day, at) {
 		return slots
 	}
 	dayKey := uint64(day.Unix() / 86400)
@@ -137,6 +138,31 @@ func (s *Server) Inventory(productID int64, date time.Time, at time.Time) []part
 		slots = append(slots, slot)
 	}
 	return slots
+}
+
+// openOn tells whether product p has slots on day when asked at at: on the
+// weekdays of its pattern always, on the others from its special opening on.
+func (s *Server) openOn(p product, day, at time.Time) bool {
+	if p.weekdays[day.Weekday()] {
+		return true
+	}
+	opens, ok := s.openingAt(p, day)
+	return ok && !at.Before(opens)
+}
+
+// openingAt is the instant a date on a closed weekday of p gains its slots,
+// if it is one of the Config.OpeningsPerMille that do: a 15-minute step
+// within the 7 days before the date, chosen by the seed.
+func (s *Server) openingAt(p product, day time.Time) (time.Time, bool) {
+	if s.openings == 0 || p.weekdays[day.Weekday()] {
+		return time.Time{}, false
+	}
+	h := mix(tagOpening, uint64(s.seed), uint64(p.id), uint64(day.Unix()/86400))
+	if int(h%1000) >= s.openings {
+		return time.Time{}, false
+	}
+	steps := uint64(salesOpen / salesStep)
+	return day.Add(-time.Duration(h/1000%steps+1) * salesStep), true
 }
 
 // sold is how many of capacity places are sold at the instant at: popularity/1000

@@ -37,12 +37,19 @@ type Config struct {
 	// on every weekday: a catalogue with no empty weekday for demand-aware
 	// polling to learn, against which it must do no worse than uniform polling.
 	AllOpen bool
+	// OpeningsPerMille is how many of each thousand dates on a weekday a
+	// product has no slots on open anyway (a special opening): the date gains
+	// its slots, as on its product's open days, at an instant within the 7
+	// days before it, on a 15-minute step. Zero: never. It gives demand-aware
+	// polling first slots to show on dates it learned to be closed.
+	OpeningsPerMille int
 }
 
 // Server is the simulated partner. Its methods are safe for concurrent use.
 type Server struct {
 	seed     int64
 	products map[int64]product
+	openings int // per mille, see Config.OpeningsPerMille
 	limit    int
 	window   time.Duration
 	keys     map[string]bool
@@ -71,6 +78,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		seed:     cfg.Seed,
 		products: make(map[int64]product),
+		openings: min(max(cfg.OpeningsPerMille, 0), 1000),
 		limit:    cfg.Limit,
 		window:   cfg.Window,
 		keys:     make(map[string]bool),
