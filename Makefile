@@ -125,10 +125,10 @@ fuzz: ## Run each fuzz target for FUZZ_TIME (default 10s) after its committed se
 ##@ Benchmarks
 
 .PHONY: bench
-bench: deps build envtest-assets ## Measure slotsync against its baselines and limits (about an hour: the capacity topic runs scaled days of uniform and demand-aware polling); writes bench/results.
+bench: deps build envtest-assets ## Measure slotsync against its baselines and limits (about 75 minutes: the capacity topic runs scaled days of uniform and demand-aware polling); writes bench/results.
 	@command -v pgbench >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/pgbench' >/dev/null || \
 	  { echo "pgbench not found: it ships with Debian's postgresql-15 (make deps installs it)" >&2; exit 1; }
-	KUBEBUILDER_ASSETS=$(K8S_BIN) timeout 75m bin/slotsync-dev bench --out bench/results
+	KUBEBUILDER_ASSETS=$(K8S_BIN) timeout 100m bin/slotsync-dev bench --out bench/results
 
 ##@ Run
 

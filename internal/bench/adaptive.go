@@ -29,6 +29,10 @@ const (
 	// fetch the same pairs there, so what differs is the plan's query per
 	// shard and run and the noise of a shared machine.
 	allOpenTolerance = 1.05
+	// openingsPerMille is the share of dates on closed weekdays that open
+	// anyway in the special-openings candidates: enough first slots in a
+	// scaled day to measure their latency.
+	openingsPerMille = 200
 )
 
 // capCase is one candidate of the capacity benchmark.
@@ -36,6 +40,9 @@ type capCase struct {
 	products int
 	adaptive bool // demand-aware polling, after a learning pass
 	allOpen  bool // the simulator's all-open catalogue instead of the mixed one
+	// openings: the mixed catalogue with special openings (openingsPerMille),
+	// dates on closed weekdays that gain their first slots.
+	openings bool
 	// wholeSpan keeps the runs going after the first missed period, so that a
 	// stale count still shows its latencies over the whole span.
 	wholeSpan bool
@@ -52,16 +59,20 @@ func (c capCase) label() string {
 	if c.allOpen {
 		s += ", all-open catalogue"
 	}
+	if c.openings {
+		s += ", special openings"
+	}
 	return s
 }
 
 // parseCapCase reads a case as the --capacity-candidates flag names it:
-// adaptive-450, uniform-276, uniform-open-276, adaptive-open-276.
+// adaptive-450, uniform-276, uniform-open-276, adaptive-open-276,
+// adaptive-openings-276.
 func parseCapCase(s string) (capCase, error) {
 	parts := strings.Split(s, "-")
 	n, err := strconv.Atoi(parts[len(parts)-1])
 	if err != nil || n <= 0 || len(parts) < 2 || len(parts) > 3 {
-		return capCase{}, fmt.Errorf("capacity candidate %q: want adaptive-N, uniform-N, adaptive-open-N or uniform-open-N", s)
+		return capCase{}, fmt.Errorf("capacity candidate %q: want adaptive-N, uniform-N, adaptive-open-N, uniform-open-N, adaptive-openings-N or uniform-openings-N", s)
 	}
 	c := capCase{products: n, wholeSpan: true}
 	switch parts[0] {
@@ -72,10 +83,14 @@ func parseCapCase(s string) (capCase, error) {
 		return capCase{}, fmt.Errorf("capacity candidate %q: polling %q is neither adaptive nor uniform", s, parts[0])
 	}
 	if len(parts) == 3 {
-		if parts[1] != "open" {
-			return capCase{}, fmt.Errorf("capacity candidate %q: %q is not open", s, parts[1])
+		switch parts[1] {
+		case "open":
+			c.allOpen = true
+		case "openings":
+			c.openings = true
+		default:
+			return capCase{}, fmt.Errorf("capacity candidate %q: %q is neither open nor openings", s, parts[1])
 		}
-		c.allOpen = true
 	}
 	return c, nil
 }
@@ -190,6 +205,16 @@ func addGuaranteeRows(s *Section, run capRun) {
 	}
 }
 
+// addFirstSlotRows reports, for a uniform run with special openings, per band
+// the latency of first slots: the comparison for demand-aware polling's 24h.
+func addFirstSlotRows(s *Section, run capRun) {
+	for _, hz := range defaultHorizons() {
+		if b := run.firstSlots[hz.name]; len(b.detected) > 0 {
+			s.add(fmt.Sprintf("%s: %s max latency of first slots (its band's interval is %s)", run.label(), hz.name, hz.every), "scaled min", []float64{b.max().Minutes()}, nil)
+		}
+	}
+}
+
 // addAllOpenRows compares demand-aware with uniform polling on the all-open
 // catalogue, band by band: p99 latency of demand-aware ÷ uniform.
 func addAllOpenRows(s *Section, uniform, adaptive capRun) {
@@ -254,7 +279,7 @@ func cdfPoints(sorted []time.Duration, n int) []Point {
 // findRun is the run of case c, if it ran.
 func findRun(runs []capRun, c capCase) (capRun, bool) {
 	i := slices.IndexFunc(runs, func(r capRun) bool {
-		return r.products == c.products && r.adaptive == c.adaptive && r.allOpen == c.allOpen
+		return r.products == c.products && r.adaptive == c.adaptive && r.allOpen == c.allOpen && r.openings == c.openings
 	})
 	if i < 0 {
 		return capRun{}, false

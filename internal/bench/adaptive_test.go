@@ -10,10 +10,11 @@ import (
 
 func TestParseCapCase(t *testing.T) {
 	good := map[string]capCase{
-		"adaptive-450":      {products: 450, adaptive: true, wholeSpan: true},
-		"uniform-276":       {products: 276, wholeSpan: true},
-		"uniform-open-276":  {products: 276, allOpen: true, wholeSpan: true},
-		"adaptive-open-276": {products: 276, adaptive: true, allOpen: true, wholeSpan: true},
+		"adaptive-450":         {products: 450, adaptive: true, wholeSpan: true},
+		"uniform-276":          {products: 276, wholeSpan: true},
+		"uniform-open-276":     {products: 276, allOpen: true, wholeSpan: true},
+		"adaptive-open-276":    {products: 276, adaptive: true, allOpen: true, wholeSpan: true},
+		"uniform-openings-276": {products: 276, openings: true, wholeSpan: true},
 	}
 	for in, want := range good {
 		if got, err := parseCapCase(in); err != nil || got != want {
@@ -31,9 +32,10 @@ func TestParseCapCase(t *testing.T) {
 // and carry the product count, as the issue asks of the report.
 func TestCapCaseLabel(t *testing.T) {
 	for c, want := range map[capCase]string{
-		{products: 450, adaptive: true}:                "demand-aware 450 products",
-		{products: 276}:                                "uniform 276 products",
-		{products: 276, allOpen: true, adaptive: true}: "demand-aware 276 products, all-open catalogue",
+		{products: 450, adaptive: true}:                 "demand-aware 450 products",
+		{products: 276}:                                 "uniform 276 products",
+		{products: 276, allOpen: true, adaptive: true}:  "demand-aware 276 products, all-open catalogue",
+		{products: 276, openings: true, adaptive: true}: "demand-aware 276 products, special openings",
 	} {
 		if got := c.label(); got != want {
 			t.Errorf("label of %+v = %q, want %q", c, got, want)

@@ -46,6 +46,9 @@ type Options struct {
 	// over the whole span, without the searches: a scaled day each, for one
 	// figure at a time.
 	CapacityCandidates []string
+	// CapacityCompression is how much faster than real time the capacity
+	// topic's scaled days run; zero means defaultCompression.
+	CapacityCompression float64
 	// Manager is the production slotsync binary, which the controller benchmark
 	// runs as `slotsync manager`; required for that topic.
 	Manager string
@@ -81,6 +84,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.OutDir == "" {
 		return errors.New("no output directory")
+	}
+	if c := opts.CapacityCompression; c != 0 && c < 1 {
+		return fmt.Errorf("capacity compression %g: want 1 (real time) or more", c)
 	}
 	if slices.Contains(topics, "controller") && opts.Manager == "" {
 		return errors.New("no slotsync binary for the controller benchmark's manager")

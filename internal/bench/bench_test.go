@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"math"
 	"strings"
@@ -273,5 +274,12 @@ func TestScaledClock(t *testing.T) {
 	}
 	if got := c.real(24 * time.Hour); got != 4*time.Minute {
 		t.Errorf("a scaled day is %v real, want 4m", got)
+	}
+}
+
+func TestRunRefusesCompressionBelowRealTime(t *testing.T) {
+	err := Run(context.Background(), Options{Topics: []string{"capacity"}, OutDir: t.TempDir(), CapacityCompression: 0.5})
+	if err == nil || !strings.Contains(err.Error(), "capacity compression 0.5") {
+		t.Fatalf("Run with compression 0.5: %v, want an error naming it", err)
 	}
 }

@@ -41,7 +41,10 @@ const (
 	capacityGoal = 270
 	// adaptiveSearchBudget is the wall time the demand-aware search above the
 	// goal may take, on top of the fixed candidates.
-	adaptiveSearchBudget = 9 * time.Minute
+	adaptiveSearchBudget = 18 * time.Minute
+	// defaultCompression is how much faster than real time a scaled day runs:
+	// a day in 4 minutes.
+	defaultCompression = 360
 )
 
 // defaultModelBands are the bands of the default windows (today 15m, week 4h,
@@ -220,9 +223,13 @@ type capacityConfig struct {
 
 func runCapacity(ctx context.Context, h *harness, r *Report) error {
 	r.Title = "Capacity per partner key"
-	cfg := capacityConfig{factor: 360, span: 24 * time.Hour, budget: min(14*time.Minute, h.timeLeft())}
+	factor := float64(defaultCompression)
+	if h.opts.CapacityCompression > 0 {
+		factor = h.opts.CapacityCompression
+	}
+	cfg := capacityConfig{factor: factor, span: 24 * time.Hour, budget: min(14*time.Minute, h.timeLeft())}
 	if h.opts.Quick {
-		cfg = capacityConfig{factor: 360, span: 2 * time.Hour, budget: 90 * time.Second}
+		cfg = capacityConfig{factor: factor, span: 2 * time.Hour, budget: 90 * time.Second}
 	}
 	bands := defaultModelBands()
 	theory := theoryCapacity(bands, capacityLimit)
@@ -361,7 +368,7 @@ func (s *capSearch) try(ctx context.Context, c capCase) (capRun, error) {
 		"verdictAfter", res.verdict.String(), "wall", res.realTime.Round(time.Second).String())
 	s.runs = append(s.runs, res)
 	switch {
-	case c.allOpen:
+	case c.allOpen || c.openings:
 	case c.adaptive:
 		s.adaptive.add(res)
 	default:
@@ -431,6 +438,8 @@ func (s *capSearch) compare(ctx context.Context, model int, spanWall time.Durati
 		{products: adaptiveGoal, adaptive: true},
 		{products: model, allOpen: true},
 		{products: model, allOpen: true, adaptive: true},
+		{products: model, openings: true, wholeSpan: true},
+		{products: model, openings: true, adaptive: true, wholeSpan: true},
 	}
 	for _, c := range fixed {
 		if _, err := s.try(ctx, c); err != nil {
@@ -466,7 +475,7 @@ func (s *capSearch) adaptiveReference() (capRun, bool) {
 	var best capRun
 	found := false
 	for _, run := range s.runs {
-		if !run.adaptive || run.allOpen {
+		if !run.adaptive || run.allOpen || run.openings {
 			continue
 		}
 		better := !found || (run.fresh && (!best.fresh || run.products > best.products)) || (!run.fresh && !best.fresh && run.products < best.products)
@@ -531,22 +540,28 @@ func addComparison(r *Report, runs []capRun) {
 	// of the uniform search.
 	uniformLo := 0
 	for _, run := range runs {
-		if !run.allOpen && !run.adaptive && run.fresh {
+		if !run.allOpen && !run.openings && !run.adaptive && run.fresh {
 			uniformLo = max(uniformLo, run.products)
 		}
 	}
 	var mixed []capRun
 	for _, run := range runs {
-		if !run.allOpen && (run.adaptive || run.products == adaptiveGoal || uniformLo == 0 || run.products == uniformLo) {
+		if !run.allOpen && !run.openings && (run.adaptive || run.products == adaptiveGoal || uniformLo == 0 || run.products == uniformLo) {
 			mixed = append(mixed, run)
 		}
 	}
 	g := r.section("Demand-aware polling against uniform", prose("capacity.adaptive", map[string]any{
 		"Mix": catalogueMix(adaptiveGoal), "Goal": adaptiveGoal, "Tolerance": allOpenTolerance, "Horizon": seedHorizon, "LastDay": seedHorizon - 1,
+		"Openings": openingsPerMille, "OpeningsProducts": openingsProducts(runs),
 	}))
-	for _, run := range mixed {
-		if run.adaptive {
+	for _, run := range runs {
+		if run.adaptive && !run.allOpen {
 			addGuaranteeRows(g, run)
+		}
+	}
+	for _, run := range runs {
+		if run.openings && !run.adaptive {
+			addFirstSlotRows(g, run)
 		}
 	}
 	for _, run := range runs {
@@ -559,6 +574,16 @@ func addComparison(r *Report, runs []capRun) {
 		}
 	}
 	latencyCDFs(r, mixed)
+}
+
+// openingsProducts is the product count of the special-openings candidates.
+func openingsProducts(runs []capRun) string {
+	for _, run := range runs {
+		if run.openings {
+			return strconv.Itoa(run.products)
+		}
+	}
+	return "(not run)"
 }
 
 func boolInt(b bool) int {
@@ -646,7 +671,11 @@ func capacityOnce(ctx context.Context, h *harness, c capCase, cfg capacityConfig
 	// start, so that synced_at is in inventory time: a snapshot stamped t shows
 	// the market at t, and the simulator's change log can be replayed against it.
 	var clk scaledClock
-	sim, err := startSim(partnersim.Config{Seed: capacitySeed, Count: n, Limit: capacityLimit, Window: window, AllOpen: c.allOpen,
+	openings := 0
+	if c.openings {
+		openings = openingsPerMille
+	}
+	sim, err := startSim(partnersim.Config{Seed: capacitySeed, Count: n, Limit: capacityLimit, Window: window, AllOpen: c.allOpen, OpeningsPerMille: openings,
 		InventoryNow: func() time.Time { return clk.Now() }})
 	if err != nil {
 		return res, err
