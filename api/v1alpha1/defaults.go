@@ -33,8 +33,9 @@ const (
 	DefaultFailedJobsHistoryLimit int32 = 1
 	// DefaultBackoffLimitPerIndex is spec.jobTemplate.backoffLimitPerIndex when unset.
 	DefaultBackoffLimitPerIndex int32 = 2
-	// DefaultPolling is spec.polling when unset: Uniform, until the capacity
-	// benchmark shows Adaptive meets its guarantees.
+	// DefaultPolling is spec.polling when unset: Uniform, which within its
+	// budget shows every change, first slots included, within its window's
+	// interval (see SyncScheduleSpec.Polling).
 	DefaultPolling = UniformPolling
 )
 

@@ -145,15 +145,21 @@ type SyncScheduleSpec struct {
 	// polling is Uniform (every run fetches every (product, date) pair of its
 	// band) or Adaptive (the workers learn from the answers stored in Postgres
 	// which weekdays a product has no slots on, and leave out dates on those
-	// weekdays while they were checked lately). Adaptive guarantees: a date
-	// left out is fetched again at most 24h after its last check, so one that
-	// gains its first slots shows within 24h (bands refreshed every 24h or
-	// less often leave nothing out); every other date, and any date whose last
-	// answer had slots, is fetched as its window says; one answer with slots on
-	// a weekday opens that weekday again at once. Runs count the dates they
-	// left out as pairsPlanned. The BudgetExceeded condition still counts the
-	// Uniform demand. Uniform stays the default until the capacity benchmark
-	// shows Adaptive meets these guarantees. Defaults to Uniform.
+	// weekdays while they were checked lately). Adaptive guarantees, while the
+	// runs keep to their intervals: a date that had slots, or is on a weekday
+	// with slots, is fetched as its window says, so its changes show within
+	// the window's interval; a date left out is fetched again at most 24h
+	// after its last check, so one that gains its first slots on a weekday
+	// learned closed shows within 24h (windows refreshed every 12h or less
+	// often leave nothing out); one answer with slots on a weekday opens that
+	// weekday again at once. Runs count the dates they left out as
+	// pairsPlanned, and the BudgetExceeded condition counts the demand the
+	// last runs were seen to have. On the simulator's mixed catalogue one key
+	// keeps 459 products fresh under Adaptive against at most 276 under
+	// Uniform; on a catalogue open every day both fetch alike. Uniform is the default: within
+	// its budget it also shows first slots within the window's interval, and
+	// a catalogue whose weekdays open unannounced needs that. Defaults to
+	// Uniform.
 	// +optional
 	// +kubebuilder:default=Uniform
 	Polling Polling `json:"polling,omitempty"`
