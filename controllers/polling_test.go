@@ -61,16 +61,13 @@ func TestAdaptivePollingReachesTheWorkers(t *testing.T) {
 func TestBudgetCountsObservedPlannedDemand(t *testing.T) {
 	h := start(t, t0)
 	h.secret(t, "partner", map[string]string{"apiKey": "key-1", "otherKey": "key-2"})
-	products := make([]int64, 400)
-	for i := range products {
-		products[i] = int64(i + 1)
-	}
+	ids := products(400)
 	h.schedule(t, "adaptive", func(ss *inventoryv1alpha1.SyncSchedule) {
 		ss.Spec.Polling = inventoryv1alpha1.AdaptivePolling
-		ss.Spec.Products = products
+		ss.Spec.Products = ids
 	})
 	h.schedule(t, "uniform", func(ss *inventoryv1alpha1.SyncSchedule) {
-		ss.Spec.Products = products[:100]
+		ss.Spec.Products = ids[:100]
 		ss.Spec.Partner.APIKeySecretRef.Key = "otherKey"
 	})
 	// 400 products at the Uniform 155 requests a day each are over 30/min.

@@ -480,10 +480,7 @@ func TestConcurrencyPolicy(t *testing.T) {
 func TestBudgetExceededSetAndCleared(t *testing.T) {
 	h := start(t, t0)
 	h.secret(t, "partner", map[string]string{"apiKey": "key-1", "otherKey": "key-2"})
-	many := make([]int64, 300)
-	for i := range many {
-		many[i] = int64(i + 1)
-	}
+	many := products(300)
 	h.schedule(t, "big", func(ss *inventoryv1alpha1.SyncSchedule) { ss.Spec.Products = many })
 	ss := h.waitCondition(t, "big", inventoryv1alpha1.ConditionBudgetExceeded, metav1.ConditionTrue, inventoryv1alpha1.ReasonOverBudget)
 	c := findCondition(ss, inventoryv1alpha1.ConditionBudgetExceeded)
