@@ -48,6 +48,10 @@ type capCase struct {
 	wholeSpan bool
 }
 
+// plainMixed tells whether the case runs the plain mixed catalogue, the one
+// the searches and the plots are about: neither all-open nor with openings.
+func (c capCase) plainMixed() bool { return !c.allOpen && !c.openings }
+
 // label names the case in the report's rows; rows of demand-aware polling
 // begin with "demand-aware", as the issue asks.
 func (c capCase) label() string {

@@ -368,7 +368,7 @@ func (s *capSearch) try(ctx context.Context, c capCase) (capRun, error) {
 		"verdictAfter", res.verdict.String(), "wall", res.realTime.Round(time.Second).String())
 	s.runs = append(s.runs, res)
 	switch {
-	case c.allOpen || c.openings:
+	case !c.plainMixed():
 	case c.adaptive:
 		s.adaptive.add(res)
 	default:
@@ -475,7 +475,7 @@ func (s *capSearch) adaptiveReference() (capRun, bool) {
 	var best capRun
 	found := false
 	for _, run := range s.runs {
-		if !run.adaptive || run.allOpen || run.openings {
+		if !run.adaptive || !run.plainMixed() {
 			continue
 		}
 		better := !found || (run.fresh && (!best.fresh || run.products > best.products)) || (!run.fresh && !best.fresh && run.products < best.products)
@@ -540,13 +540,13 @@ func addComparison(r *Report, runs []capRun) {
 	// of the uniform search.
 	uniformLo := 0
 	for _, run := range runs {
-		if !run.allOpen && !run.openings && !run.adaptive && run.fresh {
+		if run.plainMixed() && !run.adaptive && run.fresh {
 			uniformLo = max(uniformLo, run.products)
 		}
 	}
 	var mixed []capRun
 	for _, run := range runs {
-		if !run.allOpen && !run.openings && (run.adaptive || run.products == adaptiveGoal || uniformLo == 0 || run.products == uniformLo) {
+		if run.plainMixed() && (run.adaptive || run.products == adaptiveGoal || uniformLo == 0 || run.products == uniformLo) {
 			mixed = append(mixed, run)
 		}
 	}
